@@ -1,0 +1,45 @@
+# Targets a newcomer can guess: run, test, lint. Everything lives in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint check migrate seed clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: install, migrate, load demo data and serve the admin (SQLite, no Redis needed)
+run: $(VENV)/.installed-dev
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  Admin:  http://$(HOST):$(PORT)/admin/   (users and passwords: README.md, 'Demo users')"
+	@echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## test: the whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL)
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff, Django's system checks and the migrations check
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+migrate: $(VENV)/.installed-dev
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

@@ -1,0 +1,15 @@
+"""Development: SQLite and console mail by default; no Redis needed."""
+
+from .base import *
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+# A fixed key for development only; production.py refuses to start without a real one.
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-only-key-not-for-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# Without a broker configured, Celery tasks run inline (after the transaction commits,
+# since every task is queued with transaction.on_commit). Set CELERY_BROKER_URL to use Redis.
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default="CELERY_BROKER_URL" not in env.ENVIRON
+)

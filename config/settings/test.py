@@ -1,0 +1,15 @@
+"""Tests: SQLite by default, PostgreSQL when DATABASE_URL says so (CI does)."""
+
+from .base import *
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-with-enough-length-to-be-realistic-0123456789"  # noqa: S105
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+
+# Fast hashing: tests log users in many times.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Unit tests run tasks inline; the worker integration test starts a real worker on Redis.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)

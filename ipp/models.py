@@ -1,0 +1,1 @@
+"""Intellectual Property Protection: applications and where they may be deployed."""

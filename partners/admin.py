@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, OuterRef
+from django.forms.models import BaseInlineFormSet
+
+from .admin_tools import AuditedAdmin, RegionScopedAdmin, YesNoFilter, badge
+from .models import (
+    TERMS_OVERLAP,
+    ComplianceIncident,
+    Contact,
+    Opportunity,
+    Partner,
+    PartnershipTerm,
+    Region,
+    open_incident_q,
+)
+from .roles import CHANNEL_MANAGER, SOLUTION_ARCHITECT
+from .scoping import scope_assigned
+from .services import standing, today
+
+
+@admin.register(Region)
+class RegionAdmin(AuditedAdmin):
+    list_display = ["name", "code", "managers", "partner_count"]
+    search_fields = ["name", "code"]
+    filter_horizontal = ["channel_managers"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(partner_count=Count("partners"))
+            .prefetch_related("channel_managers")
+        )
+
+    @admin.display(description="channel managers")
+    def managers(self, region: Region) -> str:
+        return ", ".join(u.get_full_name() or u.username for u in region.channel_managers.all())
+
+    @admin.display(description="partners", ordering="partner_count")
+    def partner_count(self, region: Region) -> int:
+        return region.partner_count
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+    max_num = 2
+    fields = ["role", "name", "email"]
+
+
+class TermFormSet(BaseInlineFormSet):
+    """Catches two new overlapping terms entered in one save (each alone passes clean())."""
+
+    def clean(self) -> None:
+        super().clean()
+        spans = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if (
+                not data
+                or data.get("DELETE")
+                or not data.get("starts_on")
+                or not data.get("ends_on")
+            ):
+                continue
+            for starts, ends in spans:
+                if data["starts_on"] <= ends and data["ends_on"] >= starts:
+                    raise ValidationError(TERMS_OVERLAP.format(other=f"{starts} – {ends}"))
+            spans.append((data["starts_on"], data["ends_on"]))
+
+
+class PartnershipTermInline(admin.TabularInline):
+    model = PartnershipTerm
+    formset = TermFormSet
+    extra = 0
+    fields = [
+        "starts_on",
+        "ends_on",
+        "signed_on",
+        "revoked_on",
+        "revoked_by",
+        "fee_amount",
+        "fee_confirmed_on",
+        "fee_waived",
+    ]
+
+
+class ComplianceIncidentInline(admin.TabularInline):
+    model = ComplianceIncident
+    extra = 0
+    fields = ["kind", "opened_on", "resolved_on", "notes"]
+
+
+class StandingFilter(YesNoFilter):
+    title = "in good standing today"
+    parameter_name = "good_standing"
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.in_good_standing(today())
+        if self.value() == "no":
+            return queryset.not_in_good_standing(today())
+        return queryset
+
+
+class RenewalFilter(admin.SimpleListFilter):
+    title = "renewal date"
+    parameter_name = "renewal"
+
+    def lookups(self, request, model_admin):
+        return [("30", "Within 30 days"), ("90", "Within 90 days"), ("none", "No current term")]
+
+    def queryset(self, request, queryset):
+        day = today()
+        current = PartnershipTerm.objects.filter(
+            partner=OuterRef("pk"), starts_on__lte=day, ends_on__gte=day
+        )
+        if self.value() in ("30", "90"):
+            horizon = day + timedelta(days=int(self.value()))
+            return queryset.filter(Exists(current.filter(ends_on__lte=horizon)))
+        if self.value() == "none":
+            return queryset.exclude(Exists(current))
+        return queryset
+
+
+class OpenIncidentFilter(YesNoFilter):
+    title = "open compliance incident"
+    parameter_name = "open_incident"
+
+    def queryset(self, request, queryset):
+        incidents = ComplianceIncident.objects.filter(
+            open_incident_q(today()), partner=OuterRef("pk")
+        )
+        if self.value() == "yes":
+            return queryset.filter(Exists(incidents))
+        if self.value() == "no":
+            return queryset.exclude(Exists(incidents))
+        return queryset
+
+
+@admin.register(Partner)
+class PartnerAdmin(RegionScopedAdmin):
+    list_display = [
+        "name",
+        "country",
+        "region",
+        "status_badge",
+        "channel_manager",
+        "renewal_date",
+        "standing_badge",
+    ]
+    list_select_related = ["region", "channel_manager"]
+    list_filter = [
+        StandingFilter,
+        RenewalFilter,
+        OpenIncidentFilter,
+        "status",
+        "region",
+        "country",
+        "channel_manager",
+    ]
+    search_fields = ["name", "contacts__name", "contacts__email", "region__name"]
+    autocomplete_fields = ["region"]
+    fieldsets = [
+        (None, {"fields": ["name", "status", "country", "region", "channel_manager"]}),
+        ("Program authorizations", {"fields": ["sales_authorized_on", "delivery_authorized_on"]}),
+        ("Standing today", {"fields": ["standing_detail", "renewal_date"]}),
+    ]
+    readonly_fields = ["standing_detail", "renewal_date"]
+    inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_standing_data()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "channel_manager":
+            kwargs["queryset"] = get_user_model().objects.filter(groups__name=CHANNEL_MANAGER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, partner: Partner) -> str:
+        tone = {"active": "ok", "prospective": "info", "former": "muted"}[partner.status]
+        return badge(partner.get_status_display(), tone)
+
+    @admin.display(description="renewal date")
+    def renewal_date(self, partner: Partner):
+        return partner.renewal_date(today()) if partner.pk else None
+
+    @admin.display(description="standing")
+    def standing_badge(self, partner: Partner) -> str:
+        result = standing(partner, on=today())
+        if result.good:
+            return badge("good", "ok", "In good standing today")
+        # The reasons are in the hover text so the column explains itself.
+        return badge(f"{len(result.reasons)} issue(s)", "warn", "; ".join(result.reasons))
+
+    @admin.display(description="standing")
+    def standing_detail(self, partner: Partner) -> str:
+        if not partner.pk:
+            return "—"
+        return str(standing(partner, on=today()))
+
+
+@admin.register(Contact)
+class ContactAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = ["name", "role", "email", "partner"]
+    list_select_related = ["partner"]
+    list_filter = ["role", "partner__region"]
+    search_fields = ["name", "email", "partner__name"]
+    autocomplete_fields = ["partner"]
+
+
+@admin.register(PartnershipTerm)
+class PartnershipTermAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = [
+        "partner",
+        "starts_on",
+        "ends_on",
+        "signed_on",
+        "revoked_on",
+        "fee_amount",
+        "fee_status",
+    ]
+    list_select_related = ["partner"]
+    list_filter = ["partner__region", "fee_waived", "revoked_by"]
+    date_hierarchy = "ends_on"
+    search_fields = ["partner__name"]
+    autocomplete_fields = ["partner"]
+
+    @admin.display(description="fee")
+    def fee_status(self, term: PartnershipTerm) -> str:
+        if term.fee_waived:
+            return badge("waived", "info")
+        if term.fee_confirmed_on:
+            return badge("confirmed", "ok", f"confirmed on {term.fee_confirmed_on}")
+        return badge("unconfirmed", "warn")
+
+
+@admin.register(ComplianceIncident)
+class ComplianceIncidentAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = ["partner", "kind", "opened_on", "resolved_on"]
+    list_select_related = ["partner"]
+    list_filter = ["kind", "partner__region", ("resolved_on", admin.EmptyFieldListFilter)]
+    date_hierarchy = "opened_on"
+    search_fields = ["partner__name", "notes"]
+    autocomplete_fields = ["partner"]
+
+
+@admin.register(Opportunity)
+class OpportunityAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = [
+        "prospect_name",
+        "partner",
+        "region",
+        "prospect_country",
+        "status_badge",
+        "solution_architect",
+        "registered_on",
+        "closed_on",
+    ]
+    list_select_related = ["partner__region", "solution_architect"]
+    list_filter = ["status", "partner__region", "solution_architect", "prospect_country"]
+    date_hierarchy = "registered_on"
+    search_fields = ["prospect_name", "partner__name"]
+    autocomplete_fields = ["partner"]
+
+    def get_queryset(self, request):
+        # Solution architects see only the opportunities assigned to them.
+        queryset = super(RegionScopedAdmin, self).get_queryset(request)
+        return scope_assigned(queryset, request.user, self.region_path, "solution_architect")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "solution_architect":
+            kwargs["queryset"] = get_user_model().objects.filter(groups__name=SOLUTION_ARCHITECT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="region", ordering="partner__region__name")
+    def region(self, opportunity: Opportunity) -> str:
+        return str(opportunity.partner.region)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, opportunity: Opportunity) -> str:
+        tone = {"approved": "ok", "won": "ok", "lost": "muted"}.get(opportunity.status, "info")
+        return badge(opportunity.get_status_display(), tone)

@@ -1,0 +1,326 @@
+"""Realistic demo data: regions, partners in many countries, every standing case, users.
+
+Idempotent: records are matched by their natural keys and brought to the wanted state, so a
+second run (today or another day) ends with the same counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from licensing.models import PlatformRelease
+from partners import roles
+from partners.models import (
+    ComplianceIncident,
+    Contact,
+    Opportunity,
+    Partner,
+    PartnershipTerm,
+    Region,
+)
+from partners.services import standing, today
+
+DEMO_PASSWORD = "licensing-demo"  # noqa: S105 - documented development password
+
+USERS = [
+    # username, first, last, groups, superuser
+    ("admin", "Ada", "Admin", [], True),
+    ("licensing", "Lena", "Lindqvist", [roles.LICENSING_TEAM], False),
+    ("cm.emea", "Marta", "Sousa", [roles.CHANNEL_MANAGER], False),
+    ("cm.americas", "Carlos", "Mendes", [roles.CHANNEL_MANAGER], False),
+    ("cm.apac", "Priya", "Raman", [roles.CHANNEL_MANAGER], False),
+    ("architect", "Sam", "Okafor", [roles.SOLUTION_ARCHITECT], False),
+    ("architect2", "Yuki", "Tanaka", [roles.SOLUTION_ARCHITECT], False),
+    ("auditor", "Aaron", "Webb", [roles.AUDITOR], False),
+]
+
+REGIONS = [
+    ("emea-north", "EMEA North", "cm.emea"),
+    ("emea-south", "EMEA South", "cm.emea"),
+    ("north-america", "North America", "cm.americas"),
+    ("latam", "Latin America", "cm.americas"),
+    ("apac", "Asia Pacific", "cm.apac"),
+]
+
+# name, country, region code, standing case
+PARTNERS = [
+    ("Lisbon Low-Code Lda", "PT", "emea-south", "good_renewed"),
+    ("Porto Digital Works", "PT", "emea-south", "renewing_soon"),
+    ("Iberia Apps S.L.", "ES", "emea-south", "good"),
+    ("Madrid Process Studio", "ES", "emea-south", "fee_unconfirmed"),
+    ("Roma Soluzioni Srl", "IT", "emea-south", "open_incident"),
+    ("Milano Delivery Group", "IT", "emea-south", "good_waived"),
+    ("Paris Agile Conseil", "FR", "emea-south", "revoked"),
+    ("Lyon Integration SAS", "FR", "emea-south", "new_partner"),
+    ("Berlin Bits GmbH", "DE", "emea-north", "good_renewed"),
+    ("München Workflow AG", "DE", "emea-north", "unsigned"),
+    ("Amsterdam Fast Apps B.V.", "NL", "emea-north", "good"),
+    ("Rotterdam Harbour IT", "NL", "emea-north", "lapsed"),
+    ("London Rapid Ltd", "GB", "emea-north", "good_renewed"),
+    ("Manchester Makers Ltd", "GB", "emea-north", "former"),
+    ("Stockholm Nordic Dev AB", "SE", "emea-north", "prospective"),
+    ("Göteborg Cloud Crafters", "SE", "emea-north", "renewing_soon"),
+    ("Austin Automation LLC", "US", "north-america", "good_renewed"),
+    ("Boston Builders Inc.", "US", "north-america", "good"),
+    ("Seattle Apps Co.", "US", "north-america", "open_incident"),
+    ("Toronto Digital Inc.", "CA", "north-america", "good_waived"),
+    ("Montréal Logiciels", "CA", "north-america", "not_authorized"),
+    ("São Paulo Sistemas Ltda", "BR", "latam", "good_renewed"),
+    ("Rio Low-Code Ltda", "BR", "latam", "fee_unconfirmed"),
+    ("Ciudad de México Apps", "MX", "latam", "good"),
+    ("Buenos Aires Software SA", "AR", "latam", "lapsed"),
+    ("Santiago Digital SpA", "CL", "latam", "prospective"),
+    ("Tokyo Rapid KK", "JP", "apac", "good_renewed"),
+    ("Osaka Systems KK", "JP", "apac", "revoked"),
+    ("Sydney Solutions Pty", "AU", "apac", "good"),
+    ("Melbourne Makers Pty", "AU", "apac", "renewing_soon"),
+    ("Singapore Delivery Pte", "SG", "apac", "good_waived"),
+    ("Bangalore Builders Pvt", "IN", "apac", "new_partner"),
+    ("Mumbai Process Labs", "IN", "apac", "former"),
+]
+
+RELEASES = [
+    ("11.28.0", -260, True),
+    ("11.29.0", -170, True),
+    ("11.30.0", -75, True),
+    ("11.31.0", -12, False),
+]
+
+OPPORTUNITY_STATUSES = ["registered", "accepted", "approved", "won", "lost", "approved"]
+PROSPECTS = [
+    "Atlantic Insurance",
+    "Northwind Logistics",
+    "Contoso Health",
+    "Fabrikam Energy",
+    "Globex Retail",
+    "Initech Bank",
+    "Umbrella Pharma",
+    "Stark Manufacturing",
+    "Wayne Utilities",
+    "Tyrell Telecom",
+]
+
+
+@dataclass
+class TermSpec:
+    starts_on: date
+    ends_on: date
+    signed_on: date | None = None
+    revoked_on: date | None = None
+    revoked_by: str = ""
+    fee_confirmed_on: date | None = None
+    fee_waived: bool = False
+
+
+def year_from(start: date) -> date:
+    try:
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + 1, day=28)
+
+
+def terms_for(case: str, t: date) -> list[TermSpec]:
+    """The terms a partner of this standing case has, relative to today `t`."""
+    if case in ("prospective",):
+        return []
+    start = t - timedelta(days=120)
+    if case == "renewing_soon":
+        start = t - timedelta(days=340)
+    if case in ("lapsed", "former"):
+        start = t - timedelta(days=365 + (20 if case == "lapsed" else 200))
+    current = TermSpec(start, year_from(start), signed_on=start - timedelta(days=10))
+    current.fee_confirmed_on = start + timedelta(days=15)
+    if case == "good_waived":
+        current.fee_confirmed_on, current.fee_waived = None, True
+    elif case == "fee_unconfirmed":
+        current.fee_confirmed_on = None
+    elif case == "unsigned":
+        current.signed_on = None
+    elif case == "revoked":
+        current.revoked_on, current.revoked_by = t - timedelta(days=9), "partner"
+    terms = [current]
+    if case in ("good_renewed", "lapsed", "former"):
+        previous_start = start.replace(year=start.year - 1)
+        terms.append(
+            TermSpec(
+                previous_start,
+                start - timedelta(days=1),
+                signed_on=previous_start - timedelta(days=7),
+                fee_confirmed_on=previous_start + timedelta(days=20),
+            )
+        )
+    return terms
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo data set (idempotent). Dev password: " + DEMO_PASSWORD
+
+    def handle(self, *args, **options):
+        t = today()
+        with transaction.atomic():
+            users = self.seed_users()
+            regions = self.seed_regions(users)
+            self.seed_releases(t)
+            self.seed_partners(t, users, regions)
+        self.summary(t)
+
+    def seed_users(self) -> dict:
+        User = get_user_model()
+        users = {}
+        for username, first, last, groups, superuser in USERS:
+            user, _ = User.objects.update_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@desk.example.com",
+                    "is_staff": True,
+                    "is_superuser": superuser,
+                    "is_active": True,
+                },
+            )
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            user.groups.set(Group.objects.filter(name__in=groups))
+            users[username] = user
+        self.stdout.write(f"users: {len(users)} (password '{DEMO_PASSWORD}')")
+        return users
+
+    def seed_regions(self, users) -> dict:
+        regions = {}
+        for code, name, manager in REGIONS:
+            region, _ = Region.objects.update_or_create(code=code, defaults={"name": name})
+            region.channel_managers.set([users[manager]])
+            regions[code] = region
+        self.stdout.write(f"regions: {len(regions)}")
+        return regions
+
+    def seed_releases(self, t: date) -> None:
+        for version, offset, stable in RELEASES:
+            PlatformRelease.objects.update_or_create(
+                version=version,
+                defaults={"released_on": t + timedelta(days=offset), "is_stable": stable},
+            )
+        self.stdout.write(f"platform releases: {len(RELEASES)}")
+
+    def seed_partners(self, t: date, users, regions) -> None:
+        total = len(PARTNERS)
+        architects = [users["architect"], users["architect2"]]
+        for i, (name, country, region_code, case) in enumerate(PARTNERS, start=1):
+            region = regions[region_code]
+            status = {"former": "former", "prospective": "prospective"}.get(case, "active")
+            authorized = case not in ("not_authorized", "new_partner", "prospective")
+            partner, _ = Partner.objects.update_or_create(
+                name=name,
+                defaults={
+                    "country": country,
+                    "region": region,
+                    "status": status,
+                    "channel_manager": region.channel_managers.first(),
+                    "sales_authorized_on": t - timedelta(days=400) if authorized else None,
+                    "delivery_authorized_on": (
+                        t - timedelta(days=200) if authorized and i % 2 else None
+                    ),
+                },
+            )
+            self.seed_contacts(partner)
+            self.seed_terms(partner, terms_for(case, t))
+            self.seed_incidents(partner, case, t)
+            if status != "prospective":
+                self.seed_opportunities(partner, i, t, architects)
+            if i % 10 == 0 or i == total:
+                self.stdout.write(f"  partners {i}/{total}")
+
+    def seed_contacts(self, partner: Partner) -> None:
+        slug = "".join(c for c in partner.name.lower() if c.isalnum())[:20]
+        for role, person in (("financial", "Finance Office"), ("technical", "Tech Lead")):
+            Contact.objects.update_or_create(
+                partner=partner,
+                role=role,
+                defaults={
+                    "name": f"{person} {partner.name.split()[0]}",
+                    "email": f"{role}@{slug}.example.com",
+                },
+            )
+
+    def seed_terms(self, partner: Partner, wanted: list[TermSpec]) -> None:
+        keys = {(w.starts_on, w.ends_on) for w in wanted}
+        for term in partner.terms.all():
+            if (term.starts_on, term.ends_on) not in keys:
+                term.delete()  # dates moved since the last run: make room (no overlap)
+        for spec in wanted:
+            PartnershipTerm.objects.update_or_create(
+                partner=partner,
+                starts_on=spec.starts_on,
+                ends_on=spec.ends_on,
+                defaults={
+                    "signed_on": spec.signed_on,
+                    "revoked_on": spec.revoked_on,
+                    "revoked_by": spec.revoked_by,
+                    "fee_amount": 5000,
+                    "fee_confirmed_on": spec.fee_confirmed_on,
+                    "fee_waived": spec.fee_waived,
+                },
+            )
+
+    def seed_incidents(self, partner: Partner, case: str, t: date) -> None:
+        if case == "open_incident":
+            ComplianceIncident.objects.update_or_create(
+                partner=partner,
+                kind="users_outside_country",
+                defaults={
+                    "opened_on": t - timedelta(days=20),
+                    "resolved_on": None,
+                    "notes": "Internal users found connecting from outside the country.",
+                },
+            )
+        if case in ("good_renewed",):
+            ComplianceIncident.objects.update_or_create(
+                partner=partner,
+                kind="over_limit",
+                defaults={
+                    "opened_on": t - timedelta(days=300),
+                    "resolved_on": t - timedelta(days=280),
+                    "notes": "Exceeded 2400 AOs on the DL; components archived.",
+                },
+            )
+
+    def seed_opportunities(self, partner: Partner, i: int, t: date, architects) -> None:
+        for n in range(2 if i % 3 else 1):
+            status = OPPORTUNITY_STATUSES[(i + n) % len(OPPORTUNITY_STATUSES)]
+            registered = t - timedelta(days=30 + 7 * ((i + n) % 9))
+            Opportunity.objects.update_or_create(
+                partner=partner,
+                prospect_name=PROSPECTS[(i * 3 + n) % len(PROSPECTS)] + f" ({partner.country})",
+                defaults={
+                    "prospect_country": partner.country,
+                    "registered_on": registered,
+                    "status": status,
+                    "solution_architect": None
+                    if status == "registered"
+                    else architects[(i + n) % 2],
+                    "closed_on": registered + timedelta(days=21)
+                    if status in ("won", "lost")
+                    else None,
+                },
+            )
+
+    def summary(self, t: date) -> None:
+        partners = Partner.objects.with_standing_data()
+        good = sum(standing(p, on=t).good for p in partners)
+        self.stdout.write(
+            self.style.SUCCESS(
+                "demo data ready: "
+                f"{Region.objects.count()} regions, {Partner.objects.count()} partners "
+                f"in {Partner.objects.values('country').distinct().count()} countries "
+                f"({good} in good standing), {PartnershipTerm.objects.count()} terms, "
+                f"{Contact.objects.count()} contacts, {Opportunity.objects.count()} opportunities, "
+                f"{ComplianceIncident.objects.count()} compliance incidents"
+            )
+        )

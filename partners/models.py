@@ -1,0 +1,308 @@
+"""Partners, their agreements and what decides whether they are in good standing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django_countries.fields import CountryField
+from simple_history.models import HistoricalRecords
+
+from .choices import ContactRole, IncidentKind, OpportunityStatus, PartnerStatus, RevokedBy
+
+TERMS_OVERLAP = "This term overlaps the term {other} of the same partner: terms may not overlap."
+TERM_TOO_LONG = "A partnership term lasts one year at most (ends on {latest} at the latest)."
+TERM_ENDS_BEFORE_START = "The term cannot end before it starts."
+REVOKED_BY_REQUIRED = "Say who revoked the term."
+REVOKED_BY_WITHOUT_DATE = "Give the revocation date, or leave 'revoked by' empty."
+CM_NOT_OF_REGION = "{user} is not a channel manager of {region}: add them to the region first."
+
+
+class Region(models.Model):
+    """A sales region; its channel managers keep the records of its partners."""
+
+    code = models.SlugField(max_length=20, unique=True)
+    name = models.CharField(max_length=100, unique=True)
+    channel_managers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="managed_regions"
+    )
+
+    history = HistoricalRecords(m2m_fields=[channel_managers])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerQuerySet(models.QuerySet):
+    def in_good_standing(self, on: date) -> PartnerQuerySet:
+        """Partners meeting every good-standing condition on `on` (see services.standing)."""
+        return self.annotate(_good=good_standing_expression(on)).filter(_good=True)
+
+    def not_in_good_standing(self, on: date) -> PartnerQuerySet:
+        return self.annotate(_good=good_standing_expression(on)).filter(_good=False)
+
+    def with_standing_data(self) -> PartnerQuerySet:
+        """Everything standing() and renewal_date() read, in two extra queries for any size."""
+        return self.prefetch_related("terms", "incidents")
+
+
+def good_term_q(on: date, prefix: str = "") -> Q:
+    """A signed, unrevoked term covering `on` whose fee is confirmed or waived."""
+    p = prefix
+    return (
+        Q(**{f"{p}starts_on__lte": on, f"{p}ends_on__gte": on, f"{p}signed_on__lte": on})
+        & (Q(**{f"{p}revoked_on__isnull": True}) | Q(**{f"{p}revoked_on__gt": on}))
+        & (Q(**{f"{p}fee_waived": True}) | Q(**{f"{p}fee_confirmed_on__lte": on}))
+    )
+
+
+def open_incident_q(on: date) -> Q:
+    return Q(opened_on__lte=on) & (Q(resolved_on__isnull=True) | Q(resolved_on__gt=on))
+
+
+def authorized_q(on: date) -> Q:
+    return Q(sales_authorized_on__lte=on) | Q(delivery_authorized_on__lte=on)
+
+
+def good_standing_expression(on: date) -> models.Expression:
+    good_term = PartnershipTerm.objects.filter(good_term_q(on), partner=OuterRef("pk"))
+    open_incident = ComplianceIncident.objects.filter(open_incident_q(on), partner=OuterRef("pk"))
+    return models.ExpressionWrapper(
+        Exists(good_term) & ~Exists(open_incident) & authorized_q(on),
+        output_field=models.BooleanField(),
+    )
+
+
+class Partner(models.Model):
+    """A company in the partner program (or a prospective one testing the platform)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=20, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
+    )
+    country = CountryField(help_text="Where the partner is registered; its users must be there.")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="partners")
+    channel_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="managed_partners",
+    )
+    sales_authorized_on = models.DateField(null=True, blank=True)
+    delivery_authorized_on = models.DateField(null=True, blank=True)
+
+    objects = PartnerQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["region", "status"], name="partner_region_status")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if (
+            self.channel_manager_id
+            and self.region_id
+            and not self.region.channel_managers.filter(pk=self.channel_manager_id).exists()
+        ):
+            raise ValidationError(
+                {
+                    "channel_manager": CM_NOT_OF_REGION.format(
+                        user=self.channel_manager, region=self.region
+                    )
+                }
+            )
+
+    def is_authorized(self, on: date) -> bool:
+        """Sales or Delivery authorized: either date set and not after `on`."""
+        return any(
+            d is not None and d <= on
+            for d in (self.sales_authorized_on, self.delivery_authorized_on)
+        )
+
+    def term_covering(self, on: date) -> PartnershipTerm | None:
+        # Reads the prefetched terms when there are some (admin lists), else one query.
+        return next((t for t in self.terms.all() if t.starts_on <= on <= t.ends_on), None)
+
+    def renewal_date(self, on: date) -> date | None:
+        """The end of the term covering `on`: the date DL and IL licenses renew on."""
+        term = self.term_covering(on)
+        return term.ends_on if term else None
+
+
+class Contact(models.Model):
+    """A partner's financial or technical contact; both receive onboarding mail."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="contacts")
+    role = models.CharField(max_length=20, choices=ContactRole.choices)
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["partner", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "role"],
+                name="contact_one_per_role",
+                violation_error_message="This partner already has a contact with this role.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()}, {self.partner})"
+
+
+class PartnershipTerm(models.Model):
+    """One year of partnership agreement; terms of one partner never overlap."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="terms")
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="Last day of the term: the partner's renewal date.")
+    signed_on = models.DateField(null=True, blank=True)
+    revoked_on = models.DateField(null=True, blank=True)
+    revoked_by = models.CharField(
+        max_length=10, choices=RevokedBy.choices, blank=True, default=RevokedBy.NOBODY
+    )
+    fee_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    fee_confirmed_on = models.DateField(null=True, blank=True)
+    fee_waived = models.BooleanField(default=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["partner", "-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")),
+                name="term_ends_after_start",
+                violation_error_message=TERM_ENDS_BEFORE_START,
+            ),
+            # The "no overlap" rule is an exclusion constraint on PostgreSQL and a trigger on
+            # SQLite, both added by migration 0002 (neither fits Meta on both databases).
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.starts_on:%Y-%m-%d} – {self.ends_on:%Y-%m-%d}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.starts_on and self.ends_on:
+            latest = self.starts_on + relativedelta(years=1, days=-1)
+            if self.ends_on < self.starts_on:
+                errors["ends_on"] = TERM_ENDS_BEFORE_START
+            elif self.ends_on > latest:
+                errors["ends_on"] = TERM_TOO_LONG.format(latest=latest)
+            elif self.partner_id:
+                other = self.overlapping().first()
+                if other:
+                    errors["starts_on"] = TERMS_OVERLAP.format(other=other)
+        if self.revoked_on and not self.revoked_by:
+            errors["revoked_by"] = REVOKED_BY_REQUIRED
+        if self.revoked_by and not self.revoked_on:
+            errors["revoked_on"] = REVOKED_BY_WITHOUT_DATE
+        if errors:
+            raise ValidationError(errors)
+
+    def overlapping(self) -> models.QuerySet[PartnershipTerm]:
+        return PartnershipTerm.objects.filter(
+            partner_id=self.partner_id, starts_on__lte=self.ends_on, ends_on__gte=self.starts_on
+        ).exclude(pk=self.pk)
+
+    def is_signed(self, on: date) -> bool:
+        return self.signed_on is not None and self.signed_on <= on
+
+    def is_revoked(self, on: date) -> bool:
+        return self.revoked_on is not None and self.revoked_on <= on
+
+    def fee_settled(self, on: date) -> bool:
+        return self.fee_waived or (
+            self.fee_confirmed_on is not None and self.fee_confirmed_on <= on
+        )
+
+
+class ComplianceIncident(models.Model):
+    """A suspected or found breach of the agreement; unresolved, it is a material breach."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=30, choices=IncidentKind.choices)
+    opened_on = models.DateField()
+    resolved_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-opened_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(resolved_on__isnull=True) | Q(resolved_on__gte=models.F("opened_on")),
+                name="incident_resolved_after_opened",
+                violation_error_message="An incident cannot be resolved before it was opened.",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner"], condition=Q(resolved_on__isnull=True), name="incident_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.partner}, {self.opened_on:%Y-%m-%d})"
+
+    def is_open(self, on: date) -> bool:
+        return self.opened_on <= on and (self.resolved_on is None or self.resolved_on > on)
+
+
+class Opportunity(models.Model):
+    """A deal a partner registered for a prospect; an approved one may get a Trial license."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="opportunities")
+    prospect_name = models.CharField(max_length=200)
+    prospect_country = CountryField()
+    registered_on = models.DateField()
+    status = models.CharField(
+        max_length=20, choices=OpportunityStatus.choices, default=OpportunityStatus.REGISTERED
+    )
+    solution_architect = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="opportunities",
+    )
+    closed_on = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-registered_on"]
+        verbose_name_plural = "opportunities"
+        indexes = [models.Index(fields=["status", "solution_architect"], name="opp_status_sa")]
+
+    def __str__(self) -> str:
+        return f"{self.prospect_name} ({self.partner})"
+
+    def clean(self) -> None:
+        closed = self.status in (OpportunityStatus.WON, OpportunityStatus.LOST)
+        if closed and not self.closed_on:
+            raise ValidationError(
+                {"closed_on": "A won or lost opportunity needs its closing date."}
+            )
+        if not closed and self.closed_on:
+            raise ValidationError(
+                {"closed_on": "Only a won or lost opportunity has a closing date."}
+            )
+        if self.closed_on and self.registered_on and self.closed_on < self.registered_on:
+            raise ValidationError({"closed_on": "It cannot close before it was registered."})
