@@ -1,0 +1,92 @@
+"""factory_boy factories: the smallest valid objects, with a partner in good standing by default."""
+
+from datetime import date, timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from partners import models as pm
+
+TODAY = date(2026, 11, 28)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@desk.example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.groups.set(Group.objects.filter(name__in=extracted))
+            self.save()
+
+
+class RegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = pm.Region
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"region-{n}")
+    name = factory.LazyAttribute(lambda r: r.code.replace("-", " ").title())
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = pm.Partner
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    country = "PT"
+    region = factory.SubFactory(RegionFactory)
+    sales_authorized_on = TODAY - timedelta(days=100)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = pm.Contact
+
+    partner = factory.SubFactory(PartnerFactory)
+    role = "technical"
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@partner.example.com")
+
+
+class TermFactory(factory.django.DjangoModelFactory):
+    """A signed term with a confirmed fee covering TODAY."""
+
+    class Meta:
+        model = pm.PartnershipTerm
+
+    partner = factory.SubFactory(PartnerFactory)
+    starts_on = TODAY - timedelta(days=100)
+    ends_on = factory.LazyAttribute(lambda t: t.starts_on + timedelta(days=364))
+    signed_on = factory.LazyAttribute(lambda t: t.starts_on - timedelta(days=5))
+    fee_amount = 5000
+    fee_confirmed_on = factory.LazyAttribute(lambda t: t.starts_on)
+
+
+class IncidentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = pm.ComplianceIncident
+
+    partner = factory.SubFactory(PartnerFactory)
+    kind = "resale"
+    opened_on = TODAY - timedelta(days=10)
+
+
+class OpportunityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = pm.Opportunity
+
+    partner = factory.SubFactory(PartnerFactory)
+    prospect_name = factory.Sequence(lambda n: f"Prospect {n}")
+    prospect_country = "PT"
+    registered_on = TODAY - timedelta(days=30)
+    status = "approved"

@@ -1,0 +1,54 @@
+"""Production settings refuse to start without their secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "k" * 20 + "-prod-key-with-enough-entropy-for-the-check-0123456789"
+
+
+def load_production(**env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
+    return subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = load_production(
+        DATABASE_URL="postgres://u@localhost/db", ALLOWED_HOSTS="desk.example.com"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in the environment for production" in result.stderr
+
+
+def test_production_refuses_a_weak_secret_key():
+    result = load_production(
+        SECRET_KEY="short",
+        DATABASE_URL="postgres://u@localhost/db",
+        ALLOWED_HOSTS="desk.example.com",
+    )
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_production_refuses_to_start_without_database_url():
+    result = load_production(SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="desk.example.com")
+    assert result.returncode != 0
+    assert "DATABASE_URL must be set" in result.stderr
+
+
+def test_production_starts_with_its_settings():
+    result = load_production(
+        SECRET_KEY=STRONG_KEY,
+        DATABASE_URL="postgres://u@localhost/db",
+        ALLOWED_HOSTS="desk.example.com",
+    )
+    assert result.returncode == 0, result.stderr
