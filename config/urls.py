@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "Partner licensing desk"
@@ -9,4 +9,5 @@ admin.site.index_title = "Partners, licenses and policies"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("portal/", include("licensing.urls")),
 ]

@@ -1,11 +1,34 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import Subquery
+from dataclasses import dataclass
 
-from partners.admin_tools import AuditedAdmin, badge
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db.models import Case, Subquery, When
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from .models import LicensePolicy, PlatformRelease
+from partners.admin_tools import AuditedAdmin, RegionScopedAdmin, badge
+from partners.scoping import is_licensing_team, scope_assigned
+from partners.services import today
+
+from . import services
+from .calendar import business_days_between
+from .choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
+from .forms import ReasonForm
+from .models import (
+    Environment,
+    Infrastructure,
+    License,
+    LicensePolicy,
+    Notification,
+    PlatformRelease,
+    RegistrationAttempt,
+)
 
 
 @admin.register(LicensePolicy)
@@ -92,3 +115,479 @@ class PlatformReleaseAdmin(AuditedAdmin):
         if release.pk == release.latest_pk:
             return badge("latest stable", "ok")
         return badge("stable", "info") if release.is_stable else badge("preview", "warn")
+
+
+# --- Licenses ----------------------------------------------------------------------------
+
+STATE_TONES = {
+    LicenseState.REQUESTED: "info",
+    LicenseState.APPROVED: "warn",
+    LicenseState.ACTIVE: "ok",
+    LicenseState.EXPIRED: "danger",
+    LicenseState.REFUSED: "muted",
+    LicenseState.CANCELLED: "muted",
+    LicenseState.CONVERTED: "ok",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    label: str
+    needs_reason: bool = False
+
+
+APPROVE = Transition("approve", "Approve")
+REFUSE = Transition("refuse", "Refuse", needs_reason=True)
+PROVISION = Transition("provision", "Provision")
+CANCEL = Transition("cancel", "Cancel", needs_reason=True)
+CONVERT = Transition("convert", "Validate conversion")
+TRANSITIONS = {t.name: t for t in (APPROVE, REFUSE, PROVISION, CANCEL, CONVERT)}
+
+
+def available_transitions(lic: License, user) -> list[Transition]:
+    """The buttons this user may press on this license; the services check again."""
+    found = []
+    if is_licensing_team(user):
+        if lic.state == LicenseState.REQUESTED:
+            found += [APPROVE, REFUSE]
+        if lic.state == LicenseState.APPROVED:
+            found.append(PROVISION)
+        if lic.state in LIVE_STATES:
+            found.append(CANCEL)
+    if (
+        lic.state == LicenseState.ACTIVE
+        and lic.opportunity_id
+        and lic.opportunity.solution_architect_id == user.pk
+    ):
+        found.append(CONVERT)
+    return found
+
+
+def run_transition(name: str, lic: License, user, reason: str = "") -> License:
+    if name == "approve":
+        return services.approve(lic, by=user)
+    if name == "refuse":
+        return services.refuse(lic, by=user, reason=reason)
+    if name == "provision":
+        return services.provision(lic, by=user)
+    if name == "cancel":
+        return services.cancel(lic, by=user, reason=reason)
+    if name == "convert":
+        return services.convert(lic, by=user)
+    raise ValidationError(f"Unknown action {name}.")
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "provisioning"
+    parameter_name = "provisioning"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("due", "Waiting, within deadline")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.provisioning_overdue(today())
+        if self.value() == "due":
+            return queryset.filter(state=LicenseState.APPROVED, provisioning_due_on__gte=today())
+        return queryset
+
+
+class LicenseRequestForm(forms.ModelForm):
+    """Asking for a license: the service's own checks put their errors on this form."""
+
+    kind = forms.ChoiceField(choices=LicenseKind.choices)
+    hosting = forms.ChoiceField(
+        choices=[("", "Policy default"), *Hosting.choices],
+        required=False,
+        help_text="Demo: shared cloud, or the one on-premises DL. Internal: on-premises. "
+        "Trial: dedicated cloud or on-premises.",
+    )
+
+    class Meta:
+        model = License
+        fields = ["partner", "kind", "hosting", "opportunity"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            services.validate_request(
+                partner=data["partner"],
+                kind=data["kind"],
+                by=self.user,
+                hosting=data.get("hosting") or None,
+                opportunity=data.get("opportunity"),
+            )
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
+        return data
+
+
+class NotificationInline(admin.TabularInline):
+    model = Notification
+    extra = 0
+    fields = ["kind", "recipient", "subject", "sent_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(License)
+class LicenseAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = [
+        "__str__",
+        "partner",
+        "region",
+        "hosting",
+        "state_badge",
+        "deadline",
+        "starts_on",
+        "ends_on",
+        "requested_on",
+    ]
+    list_display_links = ["__str__"]
+    list_select_related = ["policy", "partner__region"]
+    list_filter = [
+        OverdueFilter,
+        "state",
+        "policy__kind",
+        "hosting",
+        "partner__region",
+        "requested_on",
+        "ends_on",
+    ]
+    search_fields = ["licensee_name", "partner__name", "infrastructure__registration_id"]
+    autocomplete_fields = ["partner", "opportunity"]
+    show_full_result_count = False
+    inlines = [NotificationInline]
+    change_form_template = "admin/licensing/license/change_form.html"
+    actions = ["approve_selected", "provision_selected", "refuse_selected", "cancel_selected"]
+    fieldsets = [
+        (None, {"fields": ["policy", "partner", "opportunity", "licensee_name", "hosting"]}),
+        ("State", {"fields": ["state_badge", "state_reason", "deadline"]}),
+        (
+            "Requested and decided",
+            {
+                "fields": [
+                    "requested_by",
+                    "requested_on",
+                    "approved_by",
+                    "approved_at",
+                    "decided_on",
+                    "provisioning_due_on",
+                    "provisioning_overdue_since",
+                ]
+            },
+        ),
+        (
+            "Provisioned",
+            {
+                "fields": [
+                    "provisioned_by",
+                    "provisioned_at",
+                    "starts_on",
+                    "ends_on",
+                    "original_ends_on",
+                    "environment_names",
+                    "limits",
+                    "activation",
+                    "infrastructure_detail",
+                ]
+            },
+        ),
+        (
+            "Ended or converted",
+            {
+                "fields": [
+                    "expired_on",
+                    "cancelled_on",
+                    "converted_on",
+                    "conversion_validated_by",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        queryset = super(RegionScopedAdmin, self).get_queryset(request)
+        queryset = scope_assigned(
+            queryset, request.user, self.region_path, "opportunity__solution_architect"
+        )
+        # Work waiting for the licensing team comes first.
+        return queryset.annotate(
+            queue=Case(
+                When(state=LicenseState.REQUESTED, then=0),
+                When(state=LicenseState.APPROVED, then=1),
+                default=2,
+            )
+        ).select_related("opportunity")
+
+    def get_ordering(self, request):
+        return ["queue", "provisioning_due_on", "-id"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["partner", "kind", "hosting", "opportunity"]})]
+        return self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # Nothing on a license is edited by hand: states move through the buttons above.
+        return [f for fs in self.fieldsets for f in fs[1]["fields"]]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = LicenseRequestForm
+            form = super().get_form(request, obj, change=change, **kwargs)
+            form.user = request.user
+            return form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a license is cancelled, never deleted: its history must stay
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # read-only; transitions go through transition_view
+        data = form.cleaned_data
+        created = services.request_license(
+            partner=data["partner"],
+            kind=data["kind"],
+            by=request.user,
+            hosting=data.get("hosting") or None,
+            opportunity=data.get("opportunity"),
+        )
+        obj.pk, obj.policy, obj.state = created.pk, created.policy, created.state
+        obj.licensee_name = created.licensee_name
+        obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no inline is editable
+
+    def get_urls(self):
+        urls = super().get_urls()
+        return [
+            path(
+                "<path:object_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="licensing_license_transition",
+            ),
+            *urls,
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        lic = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "transitions": available_transitions(lic, request.user) if lic else [],
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def transition_view(self, request, object_id, name):
+        if request.method != "POST" or name not in TRANSITIONS:
+            return HttpResponseNotAllowed(["POST"])
+        lic = self.get_object(request, object_id)
+        if lic is None:
+            raise Http404("No such license.")
+        change_url = reverse("admin:licensing_license_change", args=[lic.pk])
+        try:
+            lic = run_transition(name, lic, request.user, request.POST.get("reason", ""))
+        except ValidationError as error:
+            for message in error.messages:
+                self.message_user(request, message, messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        if name == "provision":
+            return self.show_activation_codes(request, [lic])
+        self.message_user(request, f"{lic}: {lic.get_state_display().lower()}.", messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
+
+    def show_activation_codes(self, request, licenses):
+        """The one time an activation code is shown: in this response, nowhere else."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Provisioned: activation codes",
+            "licenses": licenses,
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/licensing/license/provisioned.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def _bulk(self, request, queryset, name, reason=""):
+        done, failed = [], 0
+        for lic in queryset:
+            try:
+                done.append(run_transition(name, lic, request.user, reason))
+            except ValidationError as error:
+                failed += 1
+                self.message_user(request, f"{lic}: {' '.join(error.messages)}", messages.ERROR)
+        if done and name != "provision":
+            self.message_user(request, f"{len(done)} license(s): {name} done.", messages.SUCCESS)
+        return done
+
+    def _with_reason(self, request, queryset, name, action):
+        form = ReasonForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            self._bulk(request, queryset, name, form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{TRANSITIONS[name].label} {queryset.count()} license(s)",
+            "licenses": queryset,
+            "form": form,
+            "action": action,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/licensing/license/reason.html", context)
+
+    @admin.action(description="Approve selected requests")
+    def approve_selected(self, request, queryset):
+        self._bulk(request, queryset, "approve")
+
+    @admin.action(description="Provision selected approved licenses")
+    def provision_selected(self, request, queryset):
+        done = self._bulk(request, queryset, "provision")
+        if done:
+            return self.show_activation_codes(request, done)
+        return None
+
+    @admin.action(description="Refuse selected requests…")
+    def refuse_selected(self, request, queryset):
+        return self._with_reason(request, queryset, "refuse", "refuse_selected")
+
+    @admin.action(description="Cancel selected licenses…")
+    def cancel_selected(self, request, queryset):
+        return self._with_reason(request, queryset, "cancel", "cancel_selected")
+
+    @admin.display(description="region", ordering="partner__region__name")
+    def region(self, lic: License) -> str:
+        return str(lic.partner.region)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, lic: License) -> str:
+        return badge(lic.get_state_display(), STATE_TONES[lic.state], lic.state_reason)
+
+    @admin.display(description="provisioning deadline", ordering="provisioning_due_on")
+    def deadline(self, lic: License) -> str:
+        if lic.state != LicenseState.APPROVED or not lic.provisioning_due_on:
+            return "—"
+        day = today()
+        if lic.provisioning_due_on < day:
+            late = business_days_between(lic.provisioning_due_on, day, lic.partner.country.code)
+            return badge(
+                f"{lic.provisioning_due_on:%Y-%m-%d} · overdue",
+                "danger",
+                f"{late} business day(s) late",
+            )
+        return f"{lic.provisioning_due_on:%Y-%m-%d}"
+
+    @admin.display(description="activation code")
+    def activation(self, lic: License) -> str:
+        if not lic.activation_code:
+            return "—"
+        used = lic.activation_code_used_at
+        state = f"used {used:%Y-%m-%d}" if used else "not used yet"
+        return f"{lic.masked_activation_code} ({state})"
+
+    @admin.display(description="infrastructure")
+    def infrastructure_detail(self, lic: License) -> str:
+        infra = lic.infrastructure
+        if infra is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            ((e.name, e.endpoint_url or "—") for e in infra.environments.all()),
+        )
+        link = reverse("admin:licensing_infrastructure_change", args=[infra.pk])
+        return format_html(
+            '<a href="{}">{}</a> · {} · release {}<table>{}</table>',
+            link,
+            infra.registration_id or "not registered yet",
+            infra.get_hosting_display(),
+            infra.platform_release or "—",
+            rows,
+        )
+
+
+class EnvironmentInline(admin.TabularInline):
+    model = Environment
+    extra = 0
+    fields = ["name", "endpoint_url"]
+
+
+@admin.register(Infrastructure)
+class InfrastructureAdmin(RegionScopedAdmin):
+    region_path = "owner_partner__region"
+    list_display = [
+        "name",
+        "registration_id",
+        "owner_partner",
+        "customer_name",
+        "hosting",
+        "platform_release",
+        "registered_on",
+    ]
+    list_select_related = ["owner_partner", "platform_release"]
+    list_filter = ["hosting", "platform_release", "owner_partner__region"]
+    search_fields = ["name", "registration_id", "customer_name", "owner_partner__name"]
+    autocomplete_fields = ["owner_partner"]
+    inlines = [EnvironmentInline]
+    show_full_result_count = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(RegionScopedAdmin):
+    region_path = "partner__region"
+    list_display = ["kind", "recipient", "subject", "license", "partner", "created_at", "sent_at"]
+    list_select_related = ["license__policy", "partner"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["recipient", "subject", "key", "partner__name"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegistrationAttempt)
+class RegistrationAttemptAdmin(AuditedAdmin):
+    list_display = ["at", "outcome", "client_ip", "registration_id", "license", "detail"]
+    list_select_related = ["license__policy"]
+    list_filter = ["outcome"]
+    search_fields = ["client_ip", "registration_id"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -16,3 +16,38 @@ class Hosting(models.TextChoices):
 class ProductionUse(models.TextChoices):
     NO = "no", "No"
     INTERNAL = "internal", "Yes, internal only"
+
+
+class LicenseState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    CONVERTED = "converted", "Converted"
+
+
+# States in which a license still counts against "one per partner" rules.
+LIVE_STATES = (
+    LicenseState.REQUESTED,
+    LicenseState.APPROVED,
+    LicenseState.ACTIVE,
+    LicenseState.EXPIRED,
+)
+CLOUD_HOSTINGS = (Hosting.SHARED_CLOUD, Hosting.DEDICATED_CLOUD)
+
+
+class NotificationKind(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    REMINDER = "reminder", "Expiry reminder"
+    OVERDUE_ALERT = "overdue_alert", "Late provisioning alert"
+    UPGRADE_REPORT = "upgrade_report", "Platform upgrade report"
+
+
+class AttemptOutcome(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    REFUSED_CODE = "refused_code", "Refused: unknown, used or inactive code"
+    REFUSED_INPUT = "refused_input", "Refused: identifier or release"
+    THROTTLED = "throttled", "Throttled"
+    DOWNLOADED = "downloaded", "License file downloaded"

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_comma_separated_integer_list
 from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
-from .choices import Hosting, LicenseKind, ProductionUse
+from .choices import (
+    CLOUD_HOSTINGS,
+    LIVE_STATES,
+    AttemptOutcome,
+    Hosting,
+    LicenseKind,
+    LicenseState,
+    NotificationKind,
+    ProductionUse,
+)
 
 
 def split_list(value: str) -> list[str]:
@@ -126,3 +140,229 @@ class PlatformRelease(models.Model):
     @classmethod
     def latest_stable(cls) -> PlatformRelease | None:
         return cls.objects.filter(is_stable=True).order_by("-released_on", "-id").first()
+
+
+class Infrastructure(models.Model):
+    """Where a license runs: a cloud infrastructure we host, or a customer's own servers."""
+
+    name = models.CharField(max_length=200)
+    owner_partner = models.ForeignKey(
+        "partners.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="infrastructures",
+    )
+    customer_name = models.CharField(max_length=200, blank=True)
+    hosting = models.CharField(max_length=20, choices=Hosting.choices)
+    platform_release = models.ForeignKey(
+        PlatformRelease, on_delete=models.PROTECT, null=True, blank=True
+    )
+    registration_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Generated for cloud; entered on the licensing portal for on-premises.",
+    )
+    registered_on = models.DateField(null=True, blank=True)
+    lifetime_url = models.URLField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Registration ids are unique ignoring case; on-premises ones are empty until
+            # the customer registers on the portal.
+            models.UniqueConstraint(
+                Lower("registration_id"),
+                condition=~Q(registration_id=""),
+                name="infrastructure_registration_id_ci_unique",
+                violation_error_message="This registration id is already in use.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.registration_id}]" if self.registration_id else self.name
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.hosting in CLOUD_HOSTINGS
+
+
+class Environment(models.Model):
+    """One environment of an infrastructure (Development, Quality, Production, LifeTime)."""
+
+    infrastructure = models.ForeignKey(
+        Infrastructure, on_delete=models.CASCADE, related_name="environments"
+    )
+    name = models.CharField(max_length=50)
+    endpoint_url = models.URLField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["infrastructure", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["infrastructure", "name"], name="environment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.infrastructure.name})"
+
+
+class LicenseQuerySet(models.QuerySet):
+    def live(self) -> LicenseQuerySet:
+        return self.filter(state__in=LIVE_STATES)
+
+    def provisioning_overdue(self, on: date) -> LicenseQuerySet:
+        """Approved but not provisioned after the deadline day."""
+        return self.filter(state=LicenseState.APPROVED, provisioning_due_on__lt=on)
+
+
+class License(models.Model):
+    """A license of one policy for a partner (or its prospect), through its states.
+
+    States change only in `licensing.services`; the admin shows them read-only.
+    """
+
+    State = LicenseState
+
+    policy = models.ForeignKey(LicensePolicy, on_delete=models.PROTECT, related_name="licenses")
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="licenses"
+    )
+    opportunity = models.ForeignKey(
+        "partners.Opportunity",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="licenses",
+    )
+    licensee_name = models.CharField(max_length=200)
+    hosting = models.CharField(max_length=20, choices=Hosting.choices)
+    infrastructure = models.ForeignKey(
+        Infrastructure, on_delete=models.PROTECT, null=True, blank=True, related_name="licenses"
+    )
+    state = models.CharField(
+        max_length=20, choices=LicenseState.choices, default=LicenseState.REQUESTED
+    )
+    state_reason = models.TextField(
+        blank=True, help_text="Why it was refused or cancelled, in the licensing team's words."
+    )
+    # Copied from the policy at provisioning: editing the policy never changes a live license.
+    environment_names = models.CharField(max_length=200, blank=True)
+    limits = models.JSONField(default=dict, blank=True)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_on = models.DateField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    decided_on = models.DateField(null=True, blank=True)
+    provisioning_due_on = models.DateField(null=True, blank=True)
+    provisioning_overdue_since = models.DateField(null=True, blank=True)
+    provisioned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True, help_text="The last valid day.")
+    original_ends_on = models.DateField(null=True, blank=True)
+    expired_on = models.DateField(null=True, blank=True)
+    cancelled_on = models.DateField(null=True, blank=True)
+    conversion_validated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    converted_on = models.DateField(null=True, blank=True)
+
+    # A secret: never in history, lists or logs; shown once to the licensing team.
+    activation_code = models.CharField(max_length=40, blank=True, editable=False)
+    activation_code_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LicenseQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["activation_code"])
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["activation_code"],
+                condition=~Q(activation_code=""),
+                name="license_activation_code_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "provisioning_due_on"], name="license_state_due"),
+            models.Index(fields=["state", "ends_on"], name="license_state_ends"),
+            models.Index(fields=["partner", "state"], name="license_partner_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy.kind}-{self.pk} {self.licensee_name}"
+
+    @property
+    def kind(self) -> str:
+        return self.policy.kind
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.hosting in CLOUD_HOSTINGS
+
+    @property
+    def masked_activation_code(self) -> str:
+        if not self.activation_code:
+            return "—"
+        return "••••-••••-••••-" + self.activation_code[-4:]
+
+
+class Notification(models.Model):
+    """One mail to one recipient, recorded once: its unique key makes every retry a no-op."""
+
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    license = models.ForeignKey(
+        License, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+    )
+    partner = models.ForeignKey(
+        "partners.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=300, blank=True)
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient}"
+
+
+class RegistrationAttempt(models.Model):
+    """Every use of the licensing portal, kept for the licensing team (never the code)."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=AttemptOutcome.choices)
+    license = models.ForeignKey(
+        License, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    registration_id = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} at {self.at:%Y-%m-%d %H:%M}"

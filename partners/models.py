@@ -236,6 +236,14 @@ class ComplianceIncident(models.Model):
     """A suspected or found breach of the agreement; unresolved, it is a material breach."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="incidents")
+    license = models.ForeignKey(
+        "licensing.License",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="incidents",
+        help_text="The license misused, when one is concerned.",
+    )
     kind = models.CharField(max_length=30, choices=IncidentKind.choices)
     opened_on = models.DateField()
     resolved_on = models.DateField(null=True, blank=True)

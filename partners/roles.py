@@ -17,7 +17,7 @@ APPS = ("partners", "licensing", "ipp")
 
 ALL = ("view", "add", "change", "delete")
 # Logs and sent mail are evidence: nobody edits or deletes them, the licensing team included.
-LOGS = ("licensing.notification", "ipp.deploymentcheck")
+LOGS = ("licensing.notification", "licensing.registrationattempt", "ipp.deploymentcheck")
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     CHANNEL_MANAGER: {

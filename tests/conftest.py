@@ -1,7 +1,14 @@
 import pytest
 
 from partners import roles
-from tests.factories import PartnerFactory, TermFactory, UserFactory
+from tests.factories import (
+    PartnerFactory,
+    RegionFactory,
+    ReleaseFactory,
+    TermFactory,
+    UserFactory,
+    partner_ready_for_licenses,
+)
 
 
 @pytest.fixture
@@ -25,3 +32,52 @@ def auditor(db):
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def region(db):
+    return RegionFactory(code="emea-south", name="EMEA South")
+
+
+@pytest.fixture
+def channel_manager(region):
+    manager = UserFactory(username="marta", roles=[roles.CHANNEL_MANAGER])
+    region.channel_managers.add(manager)
+    return manager
+
+
+@pytest.fixture
+def architect(db):
+    return UserFactory(username="sam", roles=[roles.SOLUTION_ARCHITECT])
+
+
+@pytest.fixture
+def partner(region):
+    """In good standing, both contacts, renewed contract, in the channel manager's region."""
+    return partner_ready_for_licenses(region=region, name="Lisbon Low-Code Lda", country="PT")
+
+
+@pytest.fixture
+def release(db):
+    return ReleaseFactory()
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(settings, tmp_path_factory):
+    # Each test session signs with its own throwaway key, never a developer's.
+    from licensing import signing
+
+    settings.LICENSE_SIGNING_KEY_FILE = str(tmp_path_factory.getbasetemp() / "signing-key.pem")
+    settings.LICENSE_SIGNING_KEY_AUTOGENERATE = True
+    signing.clear_key_cache()
+    yield
+    signing.clear_key_cache()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -90,3 +90,27 @@ class OpportunityFactory(factory.django.DjangoModelFactory):
     prospect_country = "PT"
     registered_on = TODAY - timedelta(days=30)
     status = "approved"
+
+
+class ReleaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "licensing.PlatformRelease"
+        django_get_or_create = ("version",)
+
+    version = "11.30.0"
+    released_on = TODAY - timedelta(days=60)
+    is_stable = True
+
+
+def partner_ready_for_licenses(**kwargs):
+    """A partner in good standing with both contacts and a renewed contract (IL-eligible)."""
+    partner = PartnerFactory(**kwargs)
+    current = TermFactory(partner=partner)
+    TermFactory(
+        partner=partner,
+        starts_on=current.starts_on - timedelta(days=365),
+        ends_on=current.starts_on - timedelta(days=1),
+    )
+    ContactFactory(partner=partner, role="financial", email=f"cfo{partner.pk}@partner.example.com")
+    ContactFactory(partner=partner, role="technical", email=f"cto{partner.pk}@partner.example.com")
+    return partner

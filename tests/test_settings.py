@@ -9,8 +9,11 @@ ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "k" * 20 + "-prod-key-with-enough-entropy-for-the-check-0123456789"
 
 
+SECRETS = ("SECRET_KEY", "DATABASE_URL", "LICENSE_SIGNING_KEY_FILE")
+
+
 def load_production(**env):
-    environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    environment = {k: v for k, v in os.environ.items() if k not in SECRETS}
     environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
     return subprocess.run(  # noqa: S603 - fixed arguments
         [sys.executable, "-c", "import django; django.setup()"],
@@ -45,10 +48,26 @@ def test_production_refuses_to_start_without_database_url():
     assert "DATABASE_URL must be set" in result.stderr
 
 
-def test_production_starts_with_its_settings():
+def test_production_refuses_to_start_without_the_license_signing_key(tmp_path):
+    common = {
+        "SECRET_KEY": STRONG_KEY,
+        "DATABASE_URL": "postgres://u@localhost/db",
+        "ALLOWED_HOSTS": "desk.example.com",
+    }
+    result = load_production(**common)
+    assert "LICENSE_SIGNING_KEY_FILE must be set" in result.stderr
+    result = load_production(**common, LICENSE_SIGNING_KEY_FILE=str(tmp_path / "missing.pem"))
+    assert result.returncode != 0
+    assert "which is not a file" in result.stderr
+
+
+def test_production_starts_with_its_settings(tmp_path):
+    key = tmp_path / "key.pem"
+    key.write_text("the file must exist at start-up; it is parsed when a license is signed")
     result = load_production(
         SECRET_KEY=STRONG_KEY,
         DATABASE_URL="postgres://u@localhost/db",
         ALLOWED_HOSTS="desk.example.com",
+        LICENSE_SIGNING_KEY_FILE=str(key),
     )
     assert result.returncode == 0, result.stderr

@@ -108,3 +108,23 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# Shared cache: the portal's rate limits count here. Development uses local memory;
+# production points it at Redis so every web process shares the counters.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# Public base URL of the desk, used in mails (the licensing portal link).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Cloud infrastructures get their endpoints under this domain.
+CLOUD_DOMAIN = env("CLOUD_DOMAIN", default="cloud.desk.example.com")
+
+# Ed25519 private key (PEM) that signs license files. Never in git: development generates
+# one on first use under var/ (ignored); production must name an existing file.
+LICENSE_SIGNING_KEY_FILE = env(
+    "LICENSE_SIGNING_KEY_FILE", default=str(BASE_DIR / "var" / "license-signing-key.pem")
+)
+LICENSE_SIGNING_KEY_AUTOGENERATE = False
+
+# Licensing portal: failed activation attempts allowed per client and window.
+PORTAL_MAX_FAILURES = env.int("PORTAL_MAX_FAILURES", default=5)
+PORTAL_FAILURE_WINDOW_SECONDS = env.int("PORTAL_FAILURE_WINDOW_SECONDS", default=15 * 60)

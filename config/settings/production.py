@@ -1,9 +1,11 @@
 """Production: every secret and the database come from the environment, with no default."""
 
+from pathlib import Path
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import env
+from .base import REDIS_URL, env
 
 DEBUG = False
 
@@ -24,6 +26,14 @@ DATABASES = {"default": env.db_url_config(_required("DATABASE_URL"))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+CACHES = {"default": env.cache("CACHE_URL", default=REDIS_URL.replace("redis://", "rediscache://"))}
+LICENSE_SIGNING_KEY_FILE = _required("LICENSE_SIGNING_KEY_FILE")
+if not Path(LICENSE_SIGNING_KEY_FILE).is_file():
+    raise ImproperlyConfigured(
+        f"LICENSE_SIGNING_KEY_FILE names {LICENSE_SIGNING_KEY_FILE}, which is not a file: "
+        "install the Ed25519 license signing key (PEM) there."
+    )
+LICENSE_SIGNING_KEY_AUTOGENERATE = False
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -13,3 +13,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # Unit tests run tasks inline; the worker integration test starts a real worker on Redis.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+
+LICENSE_SIGNING_KEY_FILE = str(BASE_DIR / "var" / "test-license-signing-key.pem")
+LICENSE_SIGNING_KEY_AUTOGENERATE = True

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django import forms
+
+from .models import PlatformRelease
+
+
+class PortalRegistrationForm(forms.Form):
+    activation_code = forms.CharField(
+        max_length=40,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}),
+    )
+    registration_id = forms.CharField(
+        label="Infrastructure identifier",
+        max_length=64,
+        strip=True,
+        help_text="The identifier your platform installation shows in its configuration tool.",
+    )
+    platform_version = forms.ChoiceField(label="Platform release installed")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        releases = PlatformRelease.objects.order_by("-released_on")
+        latest = PlatformRelease.latest_stable()
+        self.fields["platform_version"].choices = [
+            (r.version, f"{r}{' — latest stable' if latest and r.pk == latest.pk else ''}")
+            for r in releases
+        ]
+        if latest:
+            self.fields["platform_version"].initial = latest.version
+
+
+class ReasonForm(forms.Form):
+    """The reason the licensing team gives when refusing or cancelling."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)

@@ -1,0 +1,601 @@
+"""The license lifecycle: the one place each licensing rule lives.
+
+Admin forms and actions, Celery tasks, commands and the portal call these functions; none
+of them changes a license's state by itself. Each takes the acting user `by` (roles are
+checked here), judges every rule on the day `on` (default: today, UTC) and raises
+`ValidationError` with a message a user can act on, changing nothing, when it refuses.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from partners.choices import PartnerStatus
+from partners.models import Opportunity, Partner, open_incident_q
+from partners.scoping import (
+    is_channel_manager,
+    is_licensing_team,
+    is_solution_architect,
+)
+from partners.services import standing, today
+
+from . import signing
+from .calendar import add_business_days
+from .choices import CLOUD_HOSTINGS, Hosting, LicenseKind, LicenseState
+from .models import Environment, Infrastructure, License, LicensePolicy, PlatformRelease
+
+# Who may act.
+LICENSING_TEAM_ONLY = "Only the licensing team may {action} a license."
+NOT_PARTNERS_CHANNEL_MANAGER = (
+    "Only a channel manager of {region} or the licensing team may ask for a license for {partner}."
+)
+NOT_OPPORTUNITYS_ARCHITECT = (
+    "Only the solution architect assigned to the opportunity may ask for its Trial license."
+)
+PROSPECTIVE_TRIAL_BY_LICENSING = (
+    "A prospective partner's own Trial license is issued by the licensing team."
+)
+NOT_CONVERSION_ARCHITECT = (
+    "Only the solution architect assigned to the opportunity validates a Trial conversion."
+)
+# States.
+WRONG_STATE = "This license is {state}: only a {expected} license can be {action}."
+REASON_REQUIRED = "Give a reason: it is kept in the license's history."
+UNKNOWN_KIND = "Unknown license kind {kind}: choose DL, IL or TL."
+# Eligibility.
+HOSTING_NOT_ALLOWED = "A {kind} cannot be hosted {hosting}: the policy allows {allowed}."
+FORMER_PARTNER = "{partner} is a former partner: it may buy a customer license, not a {kind}."
+PROSPECTIVE_ONLY_TRIAL = (
+    "{partner} is a prospective partner: it may only hold a Trial license for its own evaluation."
+)
+DL_NEEDS_SIGNED_TERM = "A Demo license needs a signed, unrevoked partnership term covering {on}."
+OPEN_INCIDENT = "{partner} has an unresolved compliance incident ({incident})."
+SECOND_DL = "{partner} already has a {hosting} Demo license ({license}): one per partner."
+IL_NOT_IN_GOOD_STANDING = "An Internal license needs a partner in good standing: {reasons}."
+IL_NOT_RENEWED = (
+    "An Internal license needs a renewed contract: {partner} has no partnership term "
+    "before the current one."
+)
+SECOND_IL = "{partner} already has an Internal license ({license})."
+TL_NEEDS_OPPORTUNITY = "A Trial license is asked for an approved opportunity: choose one."
+TL_OPPORTUNITY_NOT_APPROVED = "The opportunity {opportunity} is {status}; it must be approved."
+TL_OPPORTUNITY_OF_OTHER_PARTNER = "The opportunity {opportunity} belongs to {owner}, not {partner}."
+TL_OPPORTUNITY_HAS_TRIAL = "The opportunity {opportunity} already has a Trial license ({license})."
+OPPORTUNITY_ONLY_FOR_TRIAL = "Only a Trial license is asked for an opportunity."
+# Provisioning.
+NO_TERM_FOR_END_DATE = (
+    "No partnership term of {partner} covers {on}: a {kind} runs to the renewal date."
+)
+NO_STABLE_RELEASE = "Record a stable platform release before provisioning a cloud license."
+MISSING_CONTACT = "{partner} has no {role} contact: add one so the onboarding mail can be sent."
+TL_NOT_WON = "The opportunity {opportunity} is {status}: a Trial converts when the deal is won."
+# Portal.
+INVALID_CODE = (
+    "This activation code is not valid. Check the code in your onboarding mail, "
+    "or ask your channel manager."
+)
+REGISTRATION_ID_MALFORMED = (
+    "An infrastructure identifier is 6 to 64 letters, digits, dots or dashes, "
+    "starting with a letter or digit."
+)
+REGISTRATION_ID_TAKEN = "This infrastructure identifier is already registered."
+UNKNOWN_RELEASE = "Unknown platform release {version}: choose one from the list."
+NOT_REGISTERED = "Register the infrastructure on the licensing portal before downloading."
+
+REGISTRATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{5,63}$")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
+
+
+class InvalidActivationCode(ValidationError):
+    """Wrong, used or inactive code: one generic message, whatever the cause."""
+
+    def __init__(self) -> None:
+        super().__init__(INVALID_CODE, code="invalid_activation_code")
+
+
+def stamp(on: date) -> datetime:
+    """A timestamp on the day `on`: now for today, this time of day for another day."""
+    return datetime.combine(on, timezone.now().astimezone(UTC).time(), tzinfo=UTC)
+
+
+def _save(lic: License, by, reason: str, fields: list[str] | None = None) -> None:
+    lic._history_user = by
+    lic._change_reason = reason
+    lic.save(update_fields=fields)
+
+
+def _locked(lic: License) -> License:
+    # The row lock makes concurrent transitions of one license wait for each other, so a
+    # second approval re-reads the state and is refused.
+    return License.objects.select_for_update().select_related("policy", "partner").get(pk=lic.pk)
+
+
+def _sync(target: License, source: License) -> License:
+    """Give the caller's instance the new values, so it never shows a stale state."""
+    if target is not source:
+        for field in source._meta.concrete_fields:
+            setattr(target, field.attname, getattr(source, field.attname))
+    return source
+
+
+def _require_state(lic: License, expected: tuple[str, ...], action: str) -> None:
+    if lic.state not in expected:
+        raise ValidationError(
+            WRONG_STATE.format(
+                state=lic.get_state_display().lower(),
+                expected=" or ".join(LicenseState(s).label.lower() for s in expected),
+                action=action,
+            ),
+            code="wrong_state",
+        )
+
+
+def _require_licensing_team(by, action: str) -> None:
+    if not is_licensing_team(by):
+        raise ValidationError(LICENSING_TEAM_ONLY.format(action=action), code="forbidden")
+
+
+def _require_reason(reason: str) -> str:
+    if not (reason or "").strip():
+        raise ValidationError(REASON_REQUIRED, code="reason_required")
+    return reason.strip()
+
+
+def _policy(kind: str) -> LicensePolicy:
+    try:
+        return LicensePolicy.objects.get(kind=kind)
+    except LicensePolicy.DoesNotExist:
+        raise ValidationError(UNKNOWN_KIND.format(kind=kind), code="unknown_kind") from None
+
+
+def check_requester(by, *, partner: Partner, kind: str, opportunity: Opportunity | None) -> None:
+    """Who may ask: the region's channel managers (DL, IL), the opportunity's solution
+    architect (TL), the licensing team (everything)."""
+    if is_licensing_team(by):
+        return
+    if kind == LicenseKind.TL:
+        if partner.status == PartnerStatus.PROSPECTIVE:
+            raise ValidationError(PROSPECTIVE_TRIAL_BY_LICENSING, code="forbidden")
+        if not (
+            opportunity is not None
+            and is_solution_architect(by)
+            and opportunity.solution_architect_id == by.pk
+        ):
+            raise ValidationError(NOT_OPPORTUNITYS_ARCHITECT, code="forbidden")
+        return
+    if not (is_channel_manager(by) and partner.region.channel_managers.filter(pk=by.pk).exists()):
+        raise ValidationError(
+            NOT_PARTNERS_CHANNEL_MANAGER.format(region=partner.region, partner=partner),
+            code="forbidden",
+        )
+
+
+def eligibility_errors(
+    *,
+    partner: Partner,
+    policy: LicensePolicy,
+    hosting: str,
+    opportunity: Opportunity | None,
+    on: date,
+    exclude_pk: int | None = None,
+) -> list[str]:
+    """Every reason the partner may not hold this license on `on` (empty: eligible)."""
+    kind, errors = policy.kind, []
+    others = License.objects.live().filter(partner=partner, policy__kind=kind)
+    if exclude_pk:
+        others = others.exclude(pk=exclude_pk)
+
+    if hosting not in policy.hosting_list:
+        allowed = ", ".join(Hosting(h).label.lower() for h in policy.hosting_list)
+        errors.append(
+            HOSTING_NOT_ALLOWED.format(
+                kind=policy.name, hosting=Hosting(hosting).label.lower(), allowed=allowed
+            )
+        )
+    if partner.status == PartnerStatus.FORMER:
+        return [*errors, FORMER_PARTNER.format(partner=partner, kind=policy.name)]
+    if partner.status == PartnerStatus.PROSPECTIVE and kind != LicenseKind.TL:
+        return [*errors, PROSPECTIVE_ONLY_TRIAL.format(partner=partner)]
+    if opportunity is not None and kind != LicenseKind.TL:
+        errors.append(OPPORTUNITY_ONLY_FOR_TRIAL)
+
+    if kind == LicenseKind.DL:
+        term = partner.term_covering(on)
+        if term is None or not term.is_signed(on) or term.is_revoked(on):
+            errors.append(DL_NEEDS_SIGNED_TERM.format(on=on))
+        incident = partner.incidents.filter(open_incident_q(on)).first()
+        if incident:
+            errors.append(
+                OPEN_INCIDENT.format(partner=partner, incident=incident.get_kind_display())
+            )
+        same_hosting = (
+            others.filter(hosting__in=CLOUD_HOSTINGS)
+            if hosting in CLOUD_HOSTINGS
+            else others.filter(hosting=Hosting.ON_PREMISES)
+        )
+        existing = same_hosting.first()
+        if existing:
+            where = "cloud" if hosting in CLOUD_HOSTINGS else "on-premises"
+            errors.append(SECOND_DL.format(partner=partner, hosting=where, license=existing))
+    elif kind == LicenseKind.IL:
+        result = standing(partner, on=on)
+        if not result.good:
+            errors.append(IL_NOT_IN_GOOD_STANDING.format(reasons="; ".join(result.reasons)))
+        term = partner.term_covering(on)
+        if term is not None and not partner.terms.filter(ends_on__lt=term.starts_on).exists():
+            errors.append(IL_NOT_RENEWED.format(partner=partner))
+        existing = others.first()
+        if existing:
+            errors.append(SECOND_IL.format(partner=partner, license=existing))
+    elif kind == LicenseKind.TL and partner.status != PartnerStatus.PROSPECTIVE:
+        if opportunity is None:
+            errors.append(TL_NEEDS_OPPORTUNITY)
+        else:
+            if opportunity.partner_id != partner.pk:
+                errors.append(
+                    TL_OPPORTUNITY_OF_OTHER_PARTNER.format(
+                        opportunity=opportunity.prospect_name,
+                        owner=opportunity.partner,
+                        partner=partner,
+                    )
+                )
+            if opportunity.status != "approved":
+                errors.append(
+                    TL_OPPORTUNITY_NOT_APPROVED.format(
+                        opportunity=opportunity.prospect_name,
+                        status=opportunity.get_status_display().lower(),
+                    )
+                )
+            # A converted or live trial counts; a refused or cancelled one leaves room.
+            trials = License.objects.filter(
+                opportunity=opportunity, policy__kind=LicenseKind.TL
+            ).exclude(state__in=[LicenseState.REFUSED, LicenseState.CANCELLED])
+            if exclude_pk:
+                trials = trials.exclude(pk=exclude_pk)
+            existing = trials.first()
+            if existing:
+                errors.append(
+                    TL_OPPORTUNITY_HAS_TRIAL.format(
+                        opportunity=opportunity.prospect_name, license=existing
+                    )
+                )
+    return errors
+
+
+def validate_request(
+    *,
+    partner: Partner,
+    kind: str,
+    by,
+    hosting: str | None = None,
+    opportunity: Opportunity | None = None,
+    on: date | None = None,
+) -> tuple[LicensePolicy, str]:
+    """Every check of request_license, without writing: the admin form shows its errors."""
+    on = on or today()
+    policy = _policy(kind)
+    hosting = hosting or policy.default_hosting
+    check_requester(by, partner=partner, kind=kind, opportunity=opportunity)
+    errors = eligibility_errors(
+        partner=partner, policy=policy, hosting=hosting, opportunity=opportunity, on=on
+    )
+    if errors:
+        raise ValidationError(errors, code="not_eligible")
+    return policy, hosting
+
+
+@transaction.atomic
+def request_license(
+    *,
+    partner: Partner,
+    kind: str,
+    by,
+    hosting: str | None = None,
+    opportunity: Opportunity | None = None,
+    on: date | None = None,
+) -> License:
+    """Ask for a license: role and eligibility checked now, and again at approval."""
+    on = on or today()
+    # Lock the partner so two simultaneous requests cannot both pass "one per partner".
+    partner = Partner.objects.select_for_update().select_related("region").get(pk=partner.pk)
+    policy, hosting = validate_request(
+        partner=partner, kind=kind, by=by, hosting=hosting, opportunity=opportunity, on=on
+    )
+    lic = License(
+        policy=policy,
+        partner=partner,
+        opportunity=opportunity,
+        licensee_name=opportunity.prospect_name if opportunity else partner.name,
+        hosting=hosting,
+        state=LicenseState.REQUESTED,
+        requested_by=by,
+        requested_on=on,
+    )
+    _save(lic, by, "requested")
+    return lic
+
+
+@transaction.atomic
+def approve(lic: License, *, by, on: date | None = None) -> License:
+    """Approve a requested license.
+
+    1. only the licensing team, only a requested license (row-locked: one approval wins);
+    2. eligibility checked again on the approval day;
+    3. the provisioning deadline: approval day + the policy's business days, skipping
+       weekends and the partner country's public holidays.
+    """
+    on = on or today()
+    _require_licensing_team(by, "approve")
+    locked = _locked(lic)
+    _require_state(locked, (LicenseState.REQUESTED,), "approved")
+    errors = eligibility_errors(
+        partner=locked.partner,
+        policy=locked.policy,
+        hosting=locked.hosting,
+        opportunity=locked.opportunity,
+        on=on,
+        exclude_pk=locked.pk,
+    )
+    if errors:
+        raise ValidationError(errors, code="not_eligible")
+    locked.state = LicenseState.APPROVED
+    locked.approved_by = by
+    locked.approved_at = stamp(on)
+    locked.decided_on = on
+    locked.provisioning_due_on = add_business_days(
+        on, locked.policy.provisioning_business_days, locked.partner.country.code
+    )
+    _save(
+        locked,
+        by,
+        "approved",
+        ["state", "approved_by", "approved_at", "decided_on", "provisioning_due_on"],
+    )
+    return _sync(lic, locked)
+
+
+@transaction.atomic
+def refuse(lic: License, *, by, reason: str, on: date | None = None) -> License:
+    """Refuse a requested license, saying why."""
+    on = on or today()
+    _require_licensing_team(by, "refuse")
+    reason = _require_reason(reason)
+    locked = _locked(lic)
+    _require_state(locked, (LicenseState.REQUESTED,), "refused")
+    locked.state = LicenseState.REFUSED
+    locked.state_reason = reason
+    locked.decided_on = on
+    _save(locked, by, f"refused: {reason}", ["state", "state_reason", "decided_on"])
+    return _sync(lic, locked)
+
+
+def _end_date(lic: License, on: date) -> date:
+    if lic.policy.term_days:
+        return on + timedelta(days=lic.policy.term_days)
+    term = lic.partner.term_covering(on)
+    if term is None:
+        raise ValidationError(
+            NO_TERM_FOR_END_DATE.format(partner=lic.partner, on=on, kind=lic.policy.name)
+        )
+    return term.ends_on
+
+
+def new_activation_code() -> str:
+    # 16 symbols of 32: 80 random bits, in four groups a person can type.
+    symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+    return "-".join(symbols[i : i + 4] for i in range(0, 16, 4))
+
+
+def _create_infrastructure(lic: License, on: date) -> Infrastructure:
+    """Cloud: on the latest stable release, with endpoints and a LifeTime console.
+    On-premises: the environments only; the customer registers it on the portal."""
+    owner, customer = lic.partner, lic.licensee_name
+    infra = Infrastructure(
+        name=f"{lic.policy.kind}-{lic.pk} {customer}",
+        owner_partner=owner,
+        customer_name=customer if customer != owner.name else "",
+        hosting=lic.hosting,
+    )
+    if lic.is_cloud:
+        release = PlatformRelease.latest_stable()
+        if release is None:
+            raise ValidationError(NO_STABLE_RELEASE)
+        host = f"{slugify(customer)[:30]}-{lic.policy.kind.lower()}{lic.pk}"
+        infra.platform_release = release
+        infra.registration_id = f"CLD-{secrets.token_hex(6).upper()}"
+        infra.registered_on = on
+        infra.lifetime_url = f"https://{host}-lifetime.{settings.CLOUD_DOMAIN}"
+    infra.save()
+    environments = [
+        Environment(
+            infrastructure=infra,
+            name=name,
+            endpoint_url=(
+                f"https://{host}-{slugify(name)}.{settings.CLOUD_DOMAIN}" if lic.is_cloud else ""
+            ),
+        )
+        for name in lic.policy.environment_list
+    ]
+    if lic.is_cloud:
+        environments.append(
+            Environment(infrastructure=infra, name="LifeTime", endpoint_url=infra.lifetime_url)
+        )
+    for environment in environments:
+        environment.save()  # one by one: each gets its history row
+    return infra
+
+
+@transaction.atomic
+def provision(lic: License, *, by, on: date | None = None) -> License:
+    """Provision an approved license.
+
+    1. only the licensing team, only an approved license;
+    2. the policy's limits and environments are copied onto the license ("no upgrades":
+       a later policy edit never reaches it);
+    3. the infrastructure and its environments are created;
+    4. a new activation code (the caller shows it once: it is in no history or list);
+    5. the onboarding mail to the financial and technical contacts is queued, to leave
+       only once this transaction has committed.
+    """
+    from . import tasks
+
+    on = on or today()
+    _require_licensing_team(by, "provision")
+    locked = _locked(lic)
+    _require_state(locked, (LicenseState.APPROVED,), "provisioned")
+    roles = set(locked.partner.contacts.values_list("role", flat=True))
+    for role in ("financial", "technical"):
+        if role not in roles:
+            raise ValidationError(MISSING_CONTACT.format(partner=locked.partner, role=role))
+    locked.starts_on = on
+    locked.ends_on = locked.original_ends_on = _end_date(locked, on)
+    locked.environment_names = ",".join(locked.policy.environment_list)
+    locked.limits = locked.policy.limits()
+    locked.infrastructure = _create_infrastructure(locked, on)
+    locked.activation_code = new_activation_code()
+    locked.state = LicenseState.ACTIVE
+    locked.provisioned_by = by
+    locked.provisioned_at = stamp(on)
+    _save(locked, by, "provisioned")
+    transaction.on_commit(partial(tasks.send_onboarding_mail.delay, locked.pk))
+    return _sync(lic, locked)
+
+
+@transaction.atomic
+def cancel(lic: License, *, by, reason: str, on: date | None = None) -> License:
+    """Cancel a live license (requested, approved, active or expired), saying why."""
+    on = on or today()
+    _require_licensing_team(by, "cancel")
+    reason = _require_reason(reason)
+    locked = _locked(lic)
+    _require_state(
+        locked,
+        (LicenseState.REQUESTED, LicenseState.APPROVED, LicenseState.ACTIVE, LicenseState.EXPIRED),
+        "cancelled",
+    )
+    locked.state = LicenseState.CANCELLED
+    locked.state_reason = reason
+    locked.cancelled_on = on
+    _save(locked, by, f"cancelled: {reason}", ["state", "state_reason", "cancelled_on"])
+    return _sync(lic, locked)
+
+
+@transaction.atomic
+def convert(lic: License, *, by, on: date | None = None) -> License:
+    """The solution architect's technical validation of a won Trial: it becomes the
+    customer's license."""
+    on = on or today()
+    locked = _locked(lic)
+    if locked.policy.kind != LicenseKind.TL or locked.opportunity is None:
+        raise ValidationError("Only a Trial license of an opportunity converts.")
+    if locked.opportunity.solution_architect_id != by.pk:
+        raise ValidationError(NOT_CONVERSION_ARCHITECT, code="forbidden")
+    _require_state(locked, (LicenseState.ACTIVE,), "converted")
+    if locked.opportunity.status != "won":
+        raise ValidationError(
+            TL_NOT_WON.format(
+                opportunity=locked.opportunity.prospect_name,
+                status=locked.opportunity.get_status_display().lower(),
+            )
+        )
+    locked.state = LicenseState.CONVERTED
+    locked.converted_on = on
+    locked.conversion_validated_by = by
+    _save(locked, by, "converted", ["state", "converted_on", "conversion_validated_by"])
+    return _sync(lic, locked)
+
+
+@transaction.atomic
+def register_infrastructure(
+    *, activation_code: str, registration_id: str, platform_version: str, on: date | None = None
+) -> License:
+    """What the licensing portal calls: bind an on-premises infrastructure to its license.
+
+    A wrong code, a used code and the code of a license that is not an active on-premises
+    one raise the same InvalidActivationCode; only after a valid code may the caller learn
+    that the identifier is malformed or taken, or the release unknown.
+    """
+    on = on or today()
+    code = (activation_code or "").strip().upper()
+    lic = (
+        License.objects.select_for_update()
+        .select_related("infrastructure")
+        .filter(
+            activation_code=code,
+            state=LicenseState.ACTIVE,
+            hosting=Hosting.ON_PREMISES,
+            activation_code_used_at__isnull=True,
+        )
+        .first()
+        if code
+        else None
+    )
+    if lic is None or lic.infrastructure is None:
+        raise InvalidActivationCode()
+    registration_id = (registration_id or "").strip()
+    if not REGISTRATION_ID_RE.match(registration_id):
+        raise ValidationError({"registration_id": REGISTRATION_ID_MALFORMED})
+    infra = lic.infrastructure
+    taken = Infrastructure.objects.filter(registration_id__iexact=registration_id).exclude(
+        pk=infra.pk
+    )
+    if taken.exists():
+        raise ValidationError({"registration_id": REGISTRATION_ID_TAKEN})
+    release = PlatformRelease.objects.filter(version=(platform_version or "").strip()).first()
+    if release is None:
+        raise ValidationError(
+            {"platform_version": UNKNOWN_RELEASE.format(version=platform_version)}
+        )
+    infra.registration_id = registration_id
+    infra.registered_on = on
+    infra.platform_release = release
+    infra._change_reason = "registered on the licensing portal"
+    try:
+        with transaction.atomic():
+            infra.save(update_fields=["registration_id", "registered_on", "platform_release"])
+    except IntegrityError:  # registered by someone else a moment ago
+        raise ValidationError({"registration_id": REGISTRATION_ID_TAKEN}) from None
+    lic.activation_code_used_at = stamp(on)
+    lic._change_reason = "infrastructure registered on the licensing portal"
+    lic.save(update_fields=["activation_code_used_at"])
+    return lic
+
+
+def license_claims(lic: License) -> dict:
+    infra = lic.infrastructure
+    return {
+        "license_id": lic.pk,
+        "license": str(lic),
+        "kind": lic.policy.kind,
+        "licensee": lic.licensee_name,
+        "partner": lic.partner.name,
+        "infrastructure_id": infra.registration_id,
+        "platform_release": infra.platform_release.version if infra.platform_release else None,
+        "environments": [name for name in lic.environment_names.split(",") if name],
+        "limits": lic.limits,
+        "starts_on": lic.starts_on.isoformat(),
+        "ends_on": lic.ends_on.isoformat(),
+        "issued_at": timezone.now().astimezone(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def license_file(lic: License) -> bytes:
+    """The signed license file of an active license whose infrastructure is registered."""
+    if lic.state != LicenseState.ACTIVE:
+        raise ValidationError(
+            WRONG_STATE.format(
+                state=lic.get_state_display().lower(), expected="active", action="downloaded"
+            )
+        )
+    if lic.infrastructure is None or not lic.infrastructure.registration_id:
+        raise ValidationError(NOT_REGISTERED)
+    return signing.sign_claims(license_claims(lic))

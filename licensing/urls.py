@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.register, name="register"),
+    path("registered/", views.registered, name="registered"),
+    path("license-file/", views.download, name="download"),
+]

@@ -1,0 +1,172 @@
+"""The licensing portal: partner-facing pages outside the admin.
+
+A customer enters the activation code from the onboarding mail and the identifier of the
+on-premises infrastructure; the infrastructure is registered on that license and the
+signed license file can be downloaded in the same browser session.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from . import services
+from .choices import AttemptOutcome
+from .forms import PortalRegistrationForm
+from .models import License, PlatformRelease, RegistrationAttempt
+
+logger = logging.getLogger(__name__)
+
+SESSION_KEY = "portal_license_id"
+THROTTLED = "Too many attempts from your network. Wait a few minutes and try again."
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _failures_key(ip: str | None) -> str:
+    return f"portal:failures:{ip or 'unknown'}"
+
+
+def _throttled(ip: str | None) -> bool:
+    return cache.get(_failures_key(ip), 0) >= settings.PORTAL_MAX_FAILURES
+
+
+def _count_failure(ip: str | None) -> None:
+    key = _failures_key(ip)
+    # add() starts the window once; incr() keeps its expiry.
+    cache.add(key, 0, timeout=settings.PORTAL_FAILURE_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.PORTAL_FAILURE_WINDOW_SECONDS)
+
+
+def _log(request, outcome: str, *, lic: License | None = None, registration_id="", detail=""):
+    RegistrationAttempt.objects.create(
+        client_ip=client_ip(request),
+        outcome=outcome,
+        license=lic,
+        registration_id=registration_id[:64],
+        detail=detail[:300],
+    )
+    # Never the activation code: only the outcome and where it came from.
+    logger.info("portal %s from %s", outcome, client_ip(request))
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error)
+
+
+@sensitive_post_parameters("activation_code")
+@require_http_methods(["GET", "POST"])
+def register(request):
+    ip = client_ip(request)
+    form = PortalRegistrationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if _throttled(ip):
+            _log(request, AttemptOutcome.THROTTLED)
+            form.add_error(None, THROTTLED)
+            return render(request, "portal/register.html", {"form": form}, status=429)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                lic = services.register_infrastructure(
+                    activation_code=data["activation_code"],
+                    registration_id=data["registration_id"],
+                    platform_version=data["platform_version"],
+                )
+            except services.InvalidActivationCode as error:
+                _count_failure(ip)
+                _log(request, AttemptOutcome.REFUSED_CODE, registration_id=data["registration_id"])
+                form.add_error(None, error)
+                status = 400
+            except ValidationError as error:
+                _log(
+                    request,
+                    AttemptOutcome.REFUSED_INPUT,
+                    registration_id=data["registration_id"],
+                    detail="; ".join(error.messages),
+                )
+                _add_errors(form, error)
+                status = 400
+            else:
+                _log(
+                    request,
+                    AttemptOutcome.REGISTERED,
+                    lic=lic,
+                    registration_id=data["registration_id"],
+                )
+                request.session.cycle_key()
+                request.session[SESSION_KEY] = lic.pk
+                return redirect("portal:registered")
+        else:
+            status = 400
+    return render(request, "portal/register.html", {"form": form}, status=status)
+
+
+def _session_license(request) -> License | None:
+    pk = request.session.get(SESSION_KEY)
+    if not pk:
+        return None
+    return (
+        License.objects.select_related("policy", "partner", "infrastructure__platform_release")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+@require_http_methods(["GET"])
+def registered(request):
+    lic = _session_license(request)
+    if lic is None:
+        return redirect("portal:register")
+    latest = PlatformRelease.latest_stable()
+    release = lic.infrastructure.platform_release
+    return render(
+        request,
+        "portal/registered.html",
+        {
+            "license": lic,
+            "infrastructure": lic.infrastructure,
+            "latest": latest,
+            "outdated": bool(latest and release and release.pk != latest.pk),
+        },
+    )
+
+
+@require_http_methods(["GET"])
+def download(request):
+    lic = _session_license(request)
+    if lic is None:
+        return redirect("portal:register")
+    try:
+        data = services.license_file(lic)
+    except ValidationError as error:
+        return render(
+            request, "portal/register.html", {"form": PortalRegistrationForm(), "error": error}, 409
+        )
+    _log(
+        request,
+        AttemptOutcome.DOWNLOADED,
+        lic=lic,
+        registration_id=lic.infrastructure.registration_id,
+    )
+    response = HttpResponse(data, content_type="application/json")
+    response["Content-Disposition"] = (
+        f'attachment; filename="license-{lic.policy.kind}-{lic.pk}.json"'
+    )
+    return response
