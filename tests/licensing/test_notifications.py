@@ -1,0 +1,113 @@
+"""Onboarding mail: who gets it, what it says, and that it leaves once, after commit."""
+
+import logging
+import smtplib
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.db import transaction
+
+from licensing import services, tasks
+from licensing.models import Notification
+from tests.factories import TODAY
+
+pytestmark = pytest.mark.django_db
+
+
+def provisioned(partner, channel_manager, licensing_user, hosting=None):
+    lic = services.request_license(
+        partner=partner, kind="DL", by=channel_manager, hosting=hosting, on=TODAY
+    )
+    services.approve(lic, by=licensing_user, on=TODAY)
+    return services.provision(lic, by=licensing_user, on=TODAY)
+
+
+def test_cloud_onboarding_mail_goes_to_both_contacts_with_endpoints_and_code(
+    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        lic = provisioned(partner, channel_manager, licensing_user)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        partner.contacts.values_list("email", flat=True)
+    )
+    development = lic.infrastructure.environments.get(name="Development").endpoint_url
+    for message in mail.outbox:
+        html = message.alternatives[0][0]
+        for body in (message.body, html):
+            assert development in body
+            assert lic.infrastructure.lifetime_url in body
+            assert lic.activation_code in body
+            assert "/portal/" not in body
+    assert Notification.objects.filter(license=lic, sent_at__isnull=False).count() == 2
+
+
+def test_on_premises_onboarding_mail_has_the_code_and_the_portal_link(
+    partner, channel_manager, licensing_user, settings, django_capture_on_commit_callbacks
+):
+    settings.SITE_URL = "https://desk.example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        lic = provisioned(partner, channel_manager, licensing_user, hosting="on_premises")
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        assert lic.activation_code in message.body
+        assert "https://desk.example.com/portal/" in message.body
+        assert "LifeTime console" not in message.body
+        assert message.subject.startswith("Register your infrastructure")
+
+
+def test_no_mail_when_the_provisioning_transaction_rolls_back(
+    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+):
+    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
+    services.approve(lic, by=licensing_user, on=TODAY)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.provision(lic, by=licensing_user, on=TODAY)
+            raise RuntimeError("something later in the same request failed")
+    assert callbacks == [] and mail.outbox == []
+    lic.refresh_from_db()
+    assert lic.state == "approved"
+
+
+def test_running_the_mail_task_again_sends_nothing_twice(
+    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        lic = provisioned(partner, channel_manager, licensing_user)
+    assert tasks.send_onboarding_mail(lic.pk) == 0
+    assert tasks.send_onboarding_mail(lic.pk) == 0
+    assert len(mail.outbox) == 2
+
+
+def test_a_failed_send_is_retried_for_that_recipient_only(
+    partner, channel_manager, licensing_user, release
+):
+    lic = provisioned(partner, channel_manager, licensing_user)  # callbacks not run: no mail
+    real_send = mail.EmailMultiAlternatives.send
+    calls = {"n": 0}
+
+    def flaky_send(message, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise smtplib.SMTPServerDisconnected("connection lost")
+        return real_send(message, *args, **kwargs)
+
+    with mock.patch.object(mail.EmailMultiAlternatives, "send", flaky_send):
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            tasks.send_onboarding_mail.run(lic.pk)  # the worker would retry with backoff
+    assert len(mail.outbox) == 1
+    assert tasks.send_onboarding_mail.run(lic.pk) == 1
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        partner.contacts.values_list("email", flat=True)
+    )
+
+
+def test_activation_code_never_reaches_the_logs(
+    partner, channel_manager, licensing_user, release, caplog, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        lic = provisioned(partner, channel_manager, licensing_user)
+    assert mail.outbox  # mails were sent, and logged by their key
+    assert lic.activation_code not in caplog.text

@@ -1,0 +1,119 @@
+"""A real Celery worker on the real Redis broker delivers the onboarding mail.
+
+Eager mode proves nothing about serialization, the broker or the worker's own database
+connection: this test starts `celery worker` as a separate process against the test
+database (PostgreSQL) and Redis, provisions a license, and waits for the mails.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from config.celery import app as celery_app
+from licensing import services
+from licensing.models import Notification
+from tests.factories import TODAY
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def needs_services():
+    # CI sets REQUIRE_SERVICES=1: there a missing service fails the run instead of skipping.
+    problem = None
+    if connection.vendor != "postgresql":
+        problem = "needs PostgreSQL, shared between the test and the worker process"
+    elif not redis_answers():
+        problem = "needs Redis on 127.0.0.1:6379"
+    if problem and os.environ.get("REQUIRE_SERVICES"):
+        pytest.fail(problem)
+    if problem:
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    needs_services()
+    db = connection.settings_dict
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "EMAIL_URL": f"filemail:///{mail_dir}",
+    }
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    previous = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = BROKER
+    try:
+        yield mail_dir, tmp_path / "worker.log"
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_worker_on_redis_sends_the_onboarding_mail_once(
+    worker, partner, channel_manager, licensing_user, release
+):
+    mail_dir, log_path = worker
+    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
+    services.approve(lic, by=licensing_user, on=TODAY)
+    services.provision(lic, by=licensing_user, on=TODAY)  # commits: the task is published
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if Notification.objects.filter(license=lic, sent_at__isnull=False).count() == 2:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the worker did not send the mails in 60 s:\n" + log_path.read_text()[-3000:])
+
+    mails = "".join(path.read_text() for path in mail_dir.iterdir())
+    for email in partner.contacts.values_list("email", flat=True):
+        assert f"To: {email}" in mails
+    assert lic.activation_code in mails  # the code travels in the mail, as the partner needs
+    assert "succeeded" in log_path.read_text()
+    # The worker never logs the code it mailed.
+    assert lic.activation_code not in log_path.read_text()
