@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from licensing.models import PlatformRelease
+from licensing.models import License, PlatformRelease
 from partners import models as pm
 from partners import roles
 from partners.choices import OpportunityStatus
@@ -14,6 +14,7 @@ MODELS = [
     pm.Region,
     pm.Partner,
     pm.Contact,
+    License,
     pm.PartnershipTerm,
     pm.ComplianceIncident,
     pm.Opportunity,
@@ -60,3 +61,16 @@ def test_seed_demo_is_realistic_and_covers_every_case():
     for role in roles.ROLES:
         assert users.filter(groups__name=role).exists(), role
     assert users.get(username="cm.emea").check_password("licensing-demo")
+
+
+def test_seed_demo_creates_licenses_of_every_kind_and_state():
+    from licensing.choices import LicenseKind, LicenseState
+    from licensing.models import License
+
+    call_command("seed_demo")
+    assert set(License.objects.values_list("policy__kind", flat=True)) == set(LicenseKind.values)
+    assert set(License.objects.values_list("state", flat=True)) == set(LicenseState.values)
+    # One on-premises infrastructure was registered on the portal, as a customer would.
+    assert License.objects.filter(
+        hosting="on_premises", infrastructure__registration_id="LISBON-ONPREM-01"
+    ).exists()

@@ -6,6 +6,7 @@ second run (today or another day) ends with the same counts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -13,8 +14,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
-from licensing.models import PlatformRelease
+from licensing import services
+from licensing.models import License, PlatformRelease
 from partners import roles
 from partners.models import (
     ComplianceIncident,
@@ -26,6 +29,7 @@ from partners.models import (
 )
 from partners.services import standing, today
 
+DUMMY_MAIL = "django.core.mail.backends.dummy.EmailBackend"
 DEMO_PASSWORD = "licensing-demo"  # noqa: S105 - documented development password
 
 USERS = [
@@ -163,11 +167,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         t = today()
-        with transaction.atomic():
-            users = self.seed_users()
-            regions = self.seed_regions(users)
-            self.seed_releases(t)
-            self.seed_partners(t, users, regions)
+        # Demo contacts are fictitious: their onboarding mails are recorded as Notifications
+        # but not delivered (nor printed) when tasks run inline.
+        logging.disable(logging.INFO)  # one line per mail and task would drown the progress
+        try:
+            with override_settings(EMAIL_BACKEND=DUMMY_MAIL), transaction.atomic():
+                users = self.seed_users()
+                regions = self.seed_regions(users)
+                self.seed_releases(t)
+                self.seed_partners(t, users, regions)
+                self.seed_licenses(t, users)
+        finally:
+            logging.disable(logging.NOTSET)
         self.summary(t)
 
     def seed_users(self) -> dict:
@@ -311,6 +322,102 @@ class Command(BaseCommand):
                 },
             )
 
+    def seed_licenses(self, t: date, users) -> None:
+        """Licenses of every kind and state, made through the services as people would.
+
+        A license is made once per (partner, kind, hosting): later runs leave it as it is.
+        """
+        team, architect = users["licensing"], users["architect"]
+        partners = {p.name: p for p in Partner.objects.select_related("region")}
+
+        def cm(partner):
+            return partner.region.channel_managers.first()
+
+        def make(name, kind, state, hosting=None, days_ago=60, by=None, registered=None):
+            partner = partners[name]
+            policy_hosting = hosting or {"DL": "shared_cloud", "IL": "on_premises"}.get(kind)
+            existing = License.objects.filter(partner=partner, policy__kind=kind)
+            if policy_hosting:
+                existing = existing.filter(hosting=policy_hosting)
+            if existing.exists():
+                return None
+            day = t - timedelta(days=days_ago)
+            opportunity = None
+            if kind == "TL" and partner.status != "prospective":
+                opportunity, _ = Opportunity.objects.update_or_create(
+                    partner=partner,
+                    prospect_name=f"Trial prospect of {partner.name.split()[0]}",
+                    defaults={
+                        "prospect_country": partner.country,
+                        "registered_on": day - timedelta(days=20),
+                        "status": "approved",
+                        "solution_architect": architect,
+                        "closed_on": None,
+                    },
+                )
+            requester = by or (architect if opportunity else cm(partner))
+            lic = services.request_license(
+                partner=partner,
+                kind=kind,
+                by=requester,
+                hosting=hosting,
+                opportunity=opportunity,
+                on=day,
+            )
+            if state == "requested":
+                return lic
+            if state == "refused":
+                return services.refuse(
+                    lic, by=team, reason="Duplicate of an earlier request", on=day
+                )
+            services.approve(lic, by=team, on=day)
+            if state == "approved":
+                return lic
+            services.provision(lic, by=team, on=day)
+            if registered:
+                services.register_infrastructure(
+                    activation_code=lic.activation_code,
+                    registration_id=registered,
+                    platform_version="11.29.0",
+                    on=day + timedelta(days=2),
+                )
+            if state == "converted":
+                opportunity.status, opportunity.closed_on = "won", t - timedelta(days=3)
+                opportunity.save()
+                services.convert(lic, by=architect, on=t - timedelta(days=2))
+            if state in ("expired", "cancelled"):
+                # What the nightly run does to a license the partner did not renew.
+                lic.state, lic.expired_on = "expired", lic.ends_on + timedelta(days=1)
+                lic._change_reason = "expired: partnership not renewed (demo data)"
+                lic.save(update_fields=["state", "expired_on"])
+            if state == "cancelled":
+                services.cancel(lic, by=team, reason="Grace period over", on=t - timedelta(days=5))
+            return lic
+
+        plan = [
+            ("Lisbon Low-Code Lda", "DL", "active", None, 110, None, None),
+            ("Lisbon Low-Code Lda", "IL", "active", None, 100, None, "LISBON-ONPREM-01"),
+            ("Lisbon Low-Code Lda", "DL", "active", "on_premises", 90, None, None),
+            ("Berlin Bits GmbH", "DL", "active", None, 100, None, None),
+            ("Berlin Bits GmbH", "IL", "requested", None, 2, None, None),
+            ("Austin Automation LLC", "DL", "active", None, 80, None, None),
+            ("Austin Automation LLC", "IL", "approved", None, 12, None, None),
+            ("London Rapid Ltd", "DL", "active", None, 70, None, None),
+            ("São Paulo Sistemas Ltda", "IL", "active", None, 50, None, None),
+            ("Iberia Apps S.L.", "DL", "requested", None, 1, None, None),
+            ("Amsterdam Fast Apps B.V.", "DL", "approved", None, 0, None, None),
+            ("Sydney Solutions Pty", "DL", "refused", None, 30, None, None),
+            ("Rotterdam Harbour IT", "DL", "expired", None, 200, None, None),
+            ("Buenos Aires Software SA", "DL", "cancelled", None, 400, None, None),
+            ("Tokyo Rapid KK", "TL", "active", None, 10, None, None),
+            ("Boston Builders Inc.", "TL", "converted", None, 25, None, None),
+            ("Ciudad de México Apps", "TL", "requested", None, 1, None, None),
+            ("Stockholm Nordic Dev AB", "TL", "active", None, 5, team, None),
+        ]
+        for name, kind, state, hosting, days_ago, by, registered in plan:
+            make(name, kind, state, hosting, days_ago, by, registered)
+        self.stdout.write(f"licenses: {License.objects.count()}")
+
     def summary(self, t: date) -> None:
         partners = Partner.objects.with_standing_data()
         good = sum(standing(p, on=t).good for p in partners)
@@ -321,6 +428,8 @@ class Command(BaseCommand):
                 f"in {Partner.objects.values('country').distinct().count()} countries "
                 f"({good} in good standing), {PartnershipTerm.objects.count()} terms, "
                 f"{Contact.objects.count()} contacts, {Opportunity.objects.count()} opportunities, "
-                f"{ComplianceIncident.objects.count()} compliance incidents"
+                f"{ComplianceIncident.objects.count()} compliance incidents, "
+                f"{License.objects.count()} licenses in "
+                f"{License.objects.values('state').distinct().count()} states"
             )
         )
