@@ -255,7 +255,7 @@ class LicenseAdmin(RegionScopedAdmin):
         "requested_on",
     ]
     list_display_links = ["__str__"]
-    list_select_related = ["policy", "partner__region"]
+    list_select_related = ["policy", "partner__region", "opportunity"]
     list_filter = [
         OverdueFilter,
         "state",
@@ -318,18 +318,18 @@ class LicenseAdmin(RegionScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        queryset = super(RegionScopedAdmin, self).get_queryset(request)
-        queryset = scope_assigned(
-            queryset, request.user, self.region_path, "opportunity__solution_architect"
-        )
-        # Work waiting for the licensing team comes first.
-        return queryset.annotate(
+        # Work waiting for the licensing team comes first: annotate before ordering by it.
+        queryset = self.model._default_manager.annotate(
             queue=Case(
                 When(state=LicenseState.REQUESTED, then=0),
                 When(state=LicenseState.APPROVED, then=1),
                 default=2,
             )
-        ).select_related("opportunity")
+        )
+        queryset = scope_assigned(
+            queryset, request.user, self.region_path, "opportunity__solution_architect"
+        )
+        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         return ["queue", "provisioning_due_on", "-id"]
@@ -373,9 +373,6 @@ class LicenseAdmin(RegionScopedAdmin):
         obj.pk, obj.policy, obj.state = created.pk, created.policy, created.state
         obj.licensee_name = created.licensee_name
         obj._state.adding = False
-
-    def save_related(self, request, form, formsets, change):
-        pass  # no inline is editable
 
     def get_urls(self):
         urls = super().get_urls()

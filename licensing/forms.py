@@ -17,13 +17,17 @@ class PortalRegistrationForm(forms.Form):
         strip=True,
         help_text="The identifier your platform installation shows in its configuration tool.",
     )
-    platform_version = forms.ChoiceField(label="Platform release installed")
+    # A CharField with a select: an unknown release is the service's to explain, and only
+    # after a valid code (a ChoiceField would answer first, whatever the code).
+    platform_version = forms.CharField(
+        label="Platform release installed", max_length=30, widget=forms.Select
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         releases = PlatformRelease.objects.order_by("-released_on")
         latest = PlatformRelease.latest_stable()
-        self.fields["platform_version"].choices = [
+        self.fields["platform_version"].widget.choices = [
             (r.version, f"{r}{' — latest stable' if latest and r.pk == latest.pk else ''}")
             for r in releases
         ]

@@ -116,7 +116,12 @@ def _save(lic: License, by, reason: str, fields: list[str] | None = None) -> Non
 def _locked(lic: License) -> License:
     # The row lock makes concurrent transitions of one license wait for each other, so a
     # second approval re-reads the state and is refused.
-    return License.objects.select_for_update().select_related("policy", "partner").get(pk=lic.pk)
+    # of=("self",): lock the license row only, not its policy or partner rows.
+    return (
+        License.objects.select_for_update(of=("self",))
+        .select_related("policy", "partner")
+        .get(pk=lic.pk)
+    )
 
 
 def _sync(target: License, source: License) -> License:
@@ -306,7 +311,9 @@ def request_license(
     """Ask for a license: role and eligibility checked now, and again at approval."""
     on = on or today()
     # Lock the partner so two simultaneous requests cannot both pass "one per partner".
-    partner = Partner.objects.select_for_update().select_related("region").get(pk=partner.pk)
+    partner = (
+        Partner.objects.select_for_update(of=("self",)).select_related("region").get(pk=partner.pk)
+    )
     policy, hosting = validate_request(
         partner=partner, kind=kind, by=by, hosting=hosting, opportunity=opportunity, on=on
     )
@@ -527,7 +534,7 @@ def register_infrastructure(
     on = on or today()
     code = (activation_code or "").strip().upper()
     lic = (
-        License.objects.select_for_update()
+        License.objects.select_for_update(of=("self",))
         .select_related("infrastructure")
         .filter(
             activation_code=code,

@@ -114,6 +114,16 @@ def register(request):
                 request.session[SESSION_KEY] = lic.pk
                 return redirect("portal:registered")
         else:
+            _log(
+                request,
+                AttemptOutcome.REFUSED_INPUT,
+                registration_id=request.POST.get("registration_id", ""),
+                detail="; ".join(
+                    f"{field}: {' '.join(errors)}"
+                    for field, errors in form.errors.items()
+                    if field != "activation_code"
+                ),
+            )
             status = 400
     return render(request, "portal/register.html", {"form": form}, status=status)
 

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
@@ -21,7 +23,7 @@ from licensing.models import Notification
 from tests.factories import TODAY
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+BROKER = settings.CELERY_BROKER_URL  # the test settings' own Redis database
 
 
 def redis_answers() -> bool:
@@ -46,16 +48,22 @@ def needs_services():
         pytest.skip(problem)
 
 
+def database_url(db: dict) -> str:
+    """The URL of the test database, for the worker process to use the same one."""
+    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    host = db["HOST"] or "127.0.0.1"
+    return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def worker(tmp_path):
     needs_services()
-    db = connection.settings_dict
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": BROKER,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "EMAIL_URL": f"filemail:///{mail_dir}",
@@ -81,13 +89,12 @@ def worker(tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    previous = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
+    celery_app.control.purge()  # nothing left over from an interrupted run
     celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = BROKER
     try:
         yield mail_dir, tmp_path / "worker.log"
     finally:
-        celery_app.conf.task_always_eager, celery_app.conf.broker_url = previous
+        celery_app.conf.task_always_eager = True
         process.terminate()
         process.wait(timeout=20)
         log.close()

@@ -11,8 +11,10 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-# Unit tests run tasks inline; the worker integration test starts a real worker on Redis.
+# Unit tests run tasks inline; the worker integration test starts a real worker on Redis,
+# on a database of its own so that it never meets a development queue.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 
 LICENSE_SIGNING_KEY_FILE = str(BASE_DIR / "var" / "test-license-signing-key.pem")
 LICENSE_SIGNING_KEY_AUTOGENERATE = True
