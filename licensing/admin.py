@@ -245,6 +245,7 @@ class LicenseAdmin(RegionScopedAdmin):
     region_path = "partner__region"
     list_display = [
         "__str__",
+        "kind",
         "partner",
         "region",
         "hosting",
@@ -477,6 +478,10 @@ class LicenseAdmin(RegionScopedAdmin):
     @admin.display(description="region", ordering="partner__region__name")
     def region(self, lic: License) -> str:
         return str(lic.partner.region)
+
+    @admin.display(description="kind", ordering="policy__kind")
+    def kind(self, lic: License) -> str:
+        return lic.policy.kind
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, lic: License) -> str:

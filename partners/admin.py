@@ -7,6 +7,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from licensing.models import License
 
 from .admin_tools import AuditedAdmin, RegionScopedAdmin, YesNoFilter, badge
 from .models import (
@@ -97,6 +101,31 @@ class ComplianceIncidentInline(admin.TabularInline):
     fields = ["kind", "opened_on", "resolved_on", "notes"]
 
 
+class LicenseInline(admin.TabularInline):
+    """The partner's licenses at a glance; each opens on its own page, where it changes."""
+
+    model = License
+    extra = 0
+    fields = ["license_link", "hosting", "state", "starts_on", "ends_on"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="license")
+    def license_link(self, lic: License) -> str:
+        url = reverse("admin:licensing_license_change", args=[lic.pk])
+        return format_html('<a href="{}">{}</a>', url, lic)
+
+
 class StandingFilter(YesNoFilter):
     title = "in good standing today"
     parameter_name = "good_standing"
@@ -173,7 +202,7 @@ class PartnerAdmin(RegionScopedAdmin):
         ("Standing today", {"fields": ["standing_detail", "renewal_date"]}),
     ]
     readonly_fields = ["standing_detail", "renewal_date"]
-    inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline]
+    inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline, LicenseInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_standing_data()

@@ -100,6 +100,8 @@ def partner_form_data(partner, **extra):
         "terms-INITIAL_FORMS": 0,
         "incidents-TOTAL_FORMS": 0,
         "incidents-INITIAL_FORMS": 0,
+        "licenses-TOTAL_FORMS": 0,
+        "licenses-INITIAL_FORMS": 0,
     }
     data.update(extra)
     return data
