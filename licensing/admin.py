@@ -4,27 +4,28 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Subquery, When
+from django.db import transaction
+from django.db.models import Case, Q, Subquery, When
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from partners.admin_tools import AuditedAdmin, RegionScopedAdmin, badge
+from partners.admin_tools import AuditedAdmin, RegionScopedAdmin, ask_reason, badge
 from partners.scoping import is_licensing_team, scope_assigned
 from partners.services import today
 
 from . import services
 from .calendar import business_days_between
-from .choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
-from .forms import ReasonForm
+from .choices import LIVE_STATES, ExtensionState, Hosting, LicenseKind, LicenseState
 from .models import (
     Environment,
+    Extension,
     Infrastructure,
     License,
     LicensePolicy,
+    NightlyRun,
     Notification,
     PlatformRelease,
     RegistrationAttempt,
@@ -110,6 +111,19 @@ class PlatformReleaseAdmin(AuditedAdmin):
         latest = PlatformRelease.objects.filter(is_stable=True).order_by("-released_on", "-id")
         return super().get_queryset(request).annotate(latest_pk=Subquery(latest.values("pk")[:1]))
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        latest = PlatformRelease.latest_stable()
+        if obj.is_stable and latest and latest.pk == obj.pk:
+            behind = Infrastructure.objects.behind(obj).count()
+            self.message_user(
+                request,
+                f"{obj.version} is the latest stable release: {behind} infrastructure(s) of live "
+                "Demo and Internal licenses now need an upgrade (Infrastructures, filter "
+                "'behind the latest stable release').",
+                messages.WARNING if behind else messages.INFO,
+            )
+
     @admin.display(description="stability", ordering="is_stable")
     def stability(self, release: PlatformRelease) -> str:
         if release.pk == release.latest_pk:
@@ -178,6 +192,19 @@ def run_transition(name: str, lic: License, user, reason: str = "") -> License:
     raise ValidationError(f"Unknown action {name}.")
 
 
+class ConversionFilter(admin.SimpleListFilter):
+    title = "trial conversion"
+    parameter_name = "conversion"
+
+    def lookups(self, request, model_admin):
+        return [("awaiting", "Deal won, awaiting validation")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.awaiting_conversion()
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     title = "provisioning"
     parameter_name = "provisioning"
@@ -240,6 +267,20 @@ class NotificationInline(admin.TabularInline):
         return False
 
 
+class ExtensionInline(admin.TabularInline):
+    model = Extension
+    extra = 0
+    fields = ["reason", "requested_until", "state", "requested_by", "decided_by", "evaluation"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(License)
 class LicenseAdmin(RegionScopedAdmin):
     region_path = "partner__region"
@@ -259,6 +300,7 @@ class LicenseAdmin(RegionScopedAdmin):
     list_select_related = ["policy", "partner__region", "opportunity"]
     list_filter = [
         OverdueFilter,
+        ConversionFilter,
         "state",
         "policy__kind",
         "hosting",
@@ -269,7 +311,7 @@ class LicenseAdmin(RegionScopedAdmin):
     search_fields = ["licensee_name", "partner__name", "infrastructure__registration_id"]
     autocomplete_fields = ["partner", "opportunity"]
     show_full_result_count = False
-    inlines = [NotificationInline]
+    inlines = [ExtensionInline, NotificationInline]
     change_form_template = "admin/licensing/license/change_form.html"
     actions = ["approve_selected", "provision_selected", "refuse_selected", "cancel_selected"]
     fieldsets = [
@@ -302,6 +344,7 @@ class LicenseAdmin(RegionScopedAdmin):
                     "limits",
                     "activation",
                     "infrastructure_detail",
+                    "renewals",
                 ]
             },
         ),
@@ -441,20 +484,14 @@ class LicenseAdmin(RegionScopedAdmin):
         return done
 
     def _with_reason(self, request, queryset, name, action):
-        form = ReasonForm(request.POST if "reason" in request.POST else None)
-        if form.is_valid():
-            self._bulk(request, queryset, name, form.cleaned_data["reason"])
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{TRANSITIONS[name].label} {queryset.count()} license(s)",
-            "licenses": queryset,
-            "form": form,
-            "action": action,
-            "opts": self.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/licensing/license/reason.html", context)
+        return ask_reason(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=f"{TRANSITIONS[name].label} {queryset.count()} license(s)",
+            apply=lambda reason: self._bulk(request, queryset, name, reason),
+        )
 
     @admin.action(description="Approve selected requests")
     def approve_selected(self, request, queryset):
@@ -501,6 +538,23 @@ class LicenseAdmin(RegionScopedAdmin):
             )
         return f"{lic.provisioning_due_on:%Y-%m-%d}"
 
+    @admin.display(description="renewals and extensions")
+    def renewals(self, lic: License) -> str:
+        changes = lic.history.filter(
+            Q(history_change_reason__startswith="renewed")
+            | Q(history_change_reason__startswith="extended")
+            | Q(history_change_reason__startswith="trial extended")
+            | Q(history_change_reason__startswith="active again")
+        ).order_by("history_date")
+        return (
+            format_html_join(
+                "",
+                "<div>{} · {}</div>",
+                ((f"{h.history_date:%Y-%m-%d}", h.history_change_reason) for h in changes),
+            )
+            or "—"
+        )
+
     @admin.display(description="activation code")
     def activation(self, lic: License) -> str:
         if not lic.activation_code:
@@ -536,6 +590,21 @@ class EnvironmentInline(admin.TabularInline):
     fields = ["name", "endpoint_url"]
 
 
+class UpgradeFilter(admin.SimpleListFilter):
+    title = "platform release"
+    parameter_name = "upgrade"
+
+    def lookups(self, request, model_admin):
+        return [("needed", "Behind the latest stable release"), ("current", "Up to date")]
+
+    def queryset(self, request, queryset):
+        latest = PlatformRelease.latest_stable()
+        if latest is None or self.value() not in ("needed", "current"):
+            return queryset
+        behind = queryset.filter(platform_release__released_on__lt=latest.released_on)
+        return behind if self.value() == "needed" else queryset.exclude(pk__in=behind.values("pk"))
+
+
 @admin.register(Infrastructure)
 class InfrastructureAdmin(RegionScopedAdmin):
     region_path = "owner_partner__region"
@@ -545,15 +614,51 @@ class InfrastructureAdmin(RegionScopedAdmin):
         "owner_partner",
         "customer_name",
         "hosting",
-        "platform_release",
+        "release",
         "registered_on",
     ]
     list_select_related = ["owner_partner", "platform_release"]
-    list_filter = ["hosting", "platform_release", "owner_partner__region"]
+    list_filter = [UpgradeFilter, "hosting", "platform_release", "owner_partner__region"]
     search_fields = ["name", "registration_id", "customer_name", "owner_partner__name"]
     autocomplete_fields = ["owner_partner"]
     inlines = [EnvironmentInline]
+    actions = ["record_upgrade"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The latest stable release as subqueries: no extra query per row.
+        latest = PlatformRelease.objects.filter(is_stable=True).order_by("-released_on", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_version=Subquery(latest.values("version")[:1]),
+                latest_released_on=Subquery(latest.values("released_on")[:1]),
+            )
+        )
+
+    @admin.display(description="platform release", ordering="platform_release__released_on")
+    def release(self, infra: Infrastructure) -> str:
+        release = infra.platform_release
+        if release is None:
+            return "—"
+        if infra.latest_released_on and release.released_on < infra.latest_released_on:
+            return badge(
+                f"{release.version} · upgrade",
+                "warn",
+                f"behind the latest stable release {infra.latest_version}",
+            )
+        return release.version
+
+    @admin.action(description="Record the upgrade to the latest stable release")
+    def record_upgrade(self, request, queryset):
+        for infra in queryset.select_related("platform_release"):
+            try:
+                services.record_upgrade(infra, by=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{infra}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{infra}: upgraded to {infra.platform_release}.")
 
 
 @admin.register(Notification)
@@ -593,3 +698,177 @@ class RegistrationAttemptAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Extensions, nightly runs, upgrades --------------------------------------------------
+
+
+class ExtensionRequestForm(forms.ModelForm):
+    """Asking for an extension: the service's checks put their errors on this form."""
+
+    class Meta:
+        model = Extension
+        fields = ["license", "reason", "opportunity", "requested_until", "evaluation"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        # Validated by running the service in a savepoint that is always rolled back:
+        # the one place the rules live, with no second copy here.
+        try:
+            with transaction.atomic():
+                services.request_extension(
+                    data["license"],
+                    by=self.user,
+                    reason=data["reason"],
+                    requested_until=data["requested_until"],
+                    evaluation=data.get("evaluation", ""),
+                    opportunity=data.get("opportunity"),
+                )
+                raise _DryRun
+        except _DryRun:
+            pass
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, messages_ in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages_)
+            else:
+                raise ValidationError(error.messages) from None
+        return data
+
+
+class _DryRun(Exception):
+    pass
+
+
+@admin.register(Extension)
+class ExtensionAdmin(RegionScopedAdmin):
+    region_path = "license__partner__region"
+    list_display = [
+        "license",
+        "partner",
+        "reason",
+        "requested_until",
+        "state_badge",
+        "requested_by",
+        "requested_on",
+        "decided_by",
+    ]
+    list_select_related = ["license__policy", "license__partner", "requested_by", "decided_by"]
+    list_filter = ["state", "reason", "license__policy__kind", "license__partner__region"]
+    search_fields = ["license__licensee_name", "license__partner__name"]
+    autocomplete_fields = ["license", "opportunity"]
+    actions = ["grant_selected", "refuse_selected"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        queryset = self.model._default_manager.annotate(
+            queue=Case(When(state=ExtensionState.REQUESTED, then=0), default=1)
+        )
+        queryset = scope_assigned(
+            queryset, request.user, self.region_path, "license__opportunity__solution_architect"
+        )
+        return queryset.order_by(*self.get_ordering(request))
+
+    def get_ordering(self, request):
+        return ["queue", "-requested_on", "-id"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ExtensionRequestForm
+            form = super().get_form(request, obj, change=change, **kwargs)
+            form.user = request.user
+            return form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [f.name for f in Extension._meta.fields if f.name != "id"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        created = services.request_extension(
+            data["license"],
+            by=request.user,
+            reason=data["reason"],
+            requested_until=data["requested_until"],
+            evaluation=data.get("evaluation", ""),
+            opportunity=data.get("opportunity"),
+        )
+        obj.pk, obj.state = created.pk, created.state
+        obj._state.adding = False
+
+    def _decide(self, request, queryset, decide):
+        for ext in queryset:
+            try:
+                decide(ext)
+            except ValidationError as error:
+                self.message_user(request, f"{ext}: {' '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{ext}: {ext.get_state_display().lower()}.")
+
+    @admin.action(description="Grant selected extensions")
+    def grant_selected(self, request, queryset):
+        self._decide(request, queryset, lambda ext: services.grant_extension(ext, by=request.user))
+
+    @admin.action(description="Refuse selected extensions…")
+    def refuse_selected(self, request, queryset):
+        return ask_reason(
+            self,
+            request,
+            queryset,
+            action="refuse_selected",
+            title=f"Refuse {queryset.count()} extension(s)",
+            apply=lambda reason: self._decide(
+                request,
+                queryset,
+                lambda ext: services.refuse_extension(ext, by=request.user, reason=reason),
+            ),
+        )
+
+    @admin.display(description="partner", ordering="license__partner__name")
+    def partner(self, ext: Extension) -> str:
+        return str(ext.license.partner)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, ext: Extension) -> str:
+        tone = {"requested": "info", "granted": "ok", "refused": "muted"}[ext.state]
+        return badge(ext.get_state_display(), tone, ext.refusal_reason)
+
+
+@admin.register(NightlyRun)
+class NightlyRunAdmin(AuditedAdmin):
+    list_display = ["day", "status_badge", "started_at", "took", "summary"]
+    list_filter = ["status"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, run: NightlyRun) -> str:
+        tone = {"finished": "ok", "running": "info", "failed": "danger", "skipped": "muted"}
+        return badge(run.get_status_display(), tone[run.status], run.error)
+
+    @admin.display(description="duration")
+    def took(self, run: NightlyRun) -> str:
+        return f"{run.duration.total_seconds():.1f} s" if run.duration else "—"
+
+    @admin.display(description="what it did")
+    def summary(self, run: NightlyRun) -> str:
+        done = {k: v for k, v in run.counts.items() if v}
+        return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in done.items()) or "nothing due"

@@ -51,3 +51,22 @@ class AttemptOutcome(models.TextChoices):
     REFUSED_INPUT = "refused_input", "Refused: identifier or release"
     THROTTLED = "throttled", "Throttled"
     DOWNLOADED = "downloaded", "License file downloaded"
+
+
+class ExtensionReason(models.TextChoices):
+    OPEN_SALES_CYCLE = "open_sales_cycle", "Partnership re-evaluated on an open sales cycle"
+    LEGAL_CONSTRAINTS = "legal_constraints", "Legal constraints delayed the renewal"
+    TRIAL_SALES_CYCLE = "trial_sales_cycle", "Trial: ongoing sales cycle"
+
+
+class ExtensionState(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    GRANTED = "granted", "Granted"
+    REFUSED = "refused", "Refused"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped: another run held the lock"

@@ -16,11 +16,14 @@ from .choices import (
     CLOUD_HOSTINGS,
     LIVE_STATES,
     AttemptOutcome,
+    ExtensionReason,
+    ExtensionState,
     Hosting,
     LicenseKind,
     LicenseState,
     NotificationKind,
     ProductionUse,
+    RunStatus,
 )
 
 
@@ -142,6 +145,17 @@ class PlatformRelease(models.Model):
         return cls.objects.filter(is_stable=True).order_by("-released_on", "-id").first()
 
 
+class InfrastructureQuerySet(models.QuerySet):
+    def behind(self, release: PlatformRelease) -> InfrastructureQuerySet:
+        """Infrastructures of live Demo and Internal licenses on a release older than
+        `release`: they need an upgrade."""
+        return self.filter(
+            licenses__policy__kind__in=[LicenseKind.DL, LicenseKind.IL],
+            licenses__state__in=[LicenseState.ACTIVE, LicenseState.EXPIRED],
+            platform_release__released_on__lt=release.released_on,
+        ).distinct()
+
+
 class Infrastructure(models.Model):
     """Where a license runs: a cloud infrastructure we host, or a customer's own servers."""
 
@@ -166,6 +180,7 @@ class Infrastructure(models.Model):
     registered_on = models.DateField(null=True, blank=True)
     lifetime_url = models.URLField(blank=True)
 
+    objects = InfrastructureQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -213,6 +228,12 @@ class Environment(models.Model):
 class LicenseQuerySet(models.QuerySet):
     def live(self) -> LicenseQuerySet:
         return self.filter(state__in=LIVE_STATES)
+
+    def awaiting_conversion(self) -> LicenseQuerySet:
+        """Active trials whose deal is won: waiting for the architect's validation."""
+        return self.filter(
+            policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, opportunity__status="won"
+        )
 
     def provisioning_overdue(self, on: date) -> LicenseQuerySet:
         """Approved but not provisioned after the deadline day."""
@@ -335,6 +356,8 @@ class Notification(models.Model):
     recipient = models.EmailField()
     subject = models.CharField(max_length=300, blank=True)
     key = models.CharField(max_length=200, unique=True)
+    template = models.CharField(max_length=100, blank=True, help_text="templates/mail/<template>.*")
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -366,3 +389,72 @@ class RegistrationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Extension(models.Model):
+    """A request to extend a license: the Extension Policy for DL/IL, the sales cycle for TL."""
+
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="extensions")
+    reason = models.CharField(max_length=30, choices=ExtensionReason.choices)
+    opportunity = models.ForeignKey(
+        "partners.Opportunity",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The open sales cycle the partnership is re-evaluated on.",
+    )
+    evaluation = models.TextField(blank=True, help_text="The sales-cycle evaluation (Trial).")
+    requested_until = models.DateField(help_text="The new last valid day.")
+    state = models.CharField(
+        max_length=20, choices=ExtensionState.choices, default=ExtensionState.REQUESTED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_on = models.DateField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    refusal_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_on", "-id"]
+        constraints = [
+            # One open request per license at a time.
+            models.UniqueConstraint(
+                fields=["license"],
+                condition=Q(state="requested"),
+                name="extension_one_open_per_license",
+                violation_error_message="This license already has an extension request waiting.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Extension of {self.license} to {self.requested_until:%Y-%m-%d}"
+
+
+class NightlyRun(models.Model):
+    """One run of the nightly jobs: for which day, how long, and what it did."""
+
+    day = models.DateField(db_index=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Nightly run for {self.day:%Y-%m-%d} ({self.get_status_display().lower()})"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None

@@ -1,8 +1,15 @@
-"""Mail, sent once: each (mail, recipient) has a Notification row with a unique key."""
+"""Mail, sent once: each (mail, recipient) is a Notification row with a unique key.
+
+`queue` records what is to be sent; `deliver` sends one row unless it was sent already.
+Both are idempotent, so a task retried, a nightly run repeated or a crash followed by a
+rerun never sends a mail twice. The mail is rendered when it is sent, from the row's
+template and params and the current data.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -11,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .choices import NotificationKind
-from .models import License, Notification
+from .models import Infrastructure, License, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -24,52 +31,107 @@ def render_mail(template: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def send_once(
+def queue(
     *,
     key: str,
     kind: str,
     recipient: str,
     template: str,
-    context: dict,
+    params: dict | None = None,
     license: License | None = None,
     partner=None,
-) -> bool:
-    """Send the mail unless a mail with this key was sent already. True when sent now.
+) -> Notification:
+    notification, _ = Notification.objects.get_or_create(
+        key=key,
+        defaults={
+            "kind": kind,
+            "recipient": recipient,
+            "template": template,
+            "params": params or {},
+            "license": license,
+            "partner": partner,
+        },
+    )
+    return notification
+
+
+def queue_many(rows: Iterable[Notification]) -> tuple[int, list[int]]:
+    """Record the rows whose key is new; return (how many were new, ids of all unsent).
+
+    Three queries for any number of rows: the keys already known, one insert, the unsent.
+    """
+    rows = list(rows)
+    if not rows:
+        return 0, []
+    keys = [r.key for r in rows]
+    known = set(Notification.objects.filter(key__in=keys).values_list("key", flat=True))
+    new = [r for r in rows if r.key not in known]
+    # ignore_conflicts: a concurrent run that inserted the same key a moment ago wins.
+    Notification.objects.bulk_create(new, ignore_conflicts=True)
+    unsent = Notification.objects.filter(key__in=keys, sent_at__isnull=True)
+    return len(new), list(unsent.values_list("pk", flat=True))
+
+
+def deliver(notification_id: int) -> bool:
+    """Send one queued mail unless it was sent already. True when sent now.
 
     The row is locked while sending, so two workers retrying the same mail cannot both
-    send it; a failed send rolls the row back and the task's retry tries again.
+    send it; a failed send leaves it unsent and the task's retry tries again.
     """
     with transaction.atomic():
-        notification, _ = Notification.objects.select_for_update().get_or_create(
-            key=key,
-            defaults={
-                "kind": kind,
-                "recipient": recipient,
-                "license": license,
-                "partner": partner,
-            },
+        notification = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("license__policy", "license__partner", "license__infrastructure")
+            .get(pk=notification_id)
         )
         if notification.sent_at:
             return False
-        subject, text, html = render_mail(template, context)
-        message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [recipient])
+        subject, text, html = render_mail(notification.template, context_for(notification))
+        message = EmailMultiAlternatives(
+            subject, text, settings.DEFAULT_FROM_EMAIL, [notification.recipient]
+        )
         message.attach_alternative(html, "text/html")
         message.send()
-        notification.subject = subject
+        notification.subject = subject[:300]
         notification.sent_at = timezone.now()
         notification.save(update_fields=["subject", "sent_at"])
     # The key names the mail and recipient, never a secret: safe to log.
-    logger.info("sent %s", key)
+    logger.info("sent %s", notification.key)
     return True
 
 
-def onboarding_context(lic: License, contact) -> dict:
+def context_for(notification: Notification) -> dict:
+    lic, params = notification.license, notification.params
+    context = {
+        "notification": notification,
+        "license": lic,
+        "partner": lic.partner if lic else notification.partner,
+        "params": params,
+        "site_url": settings.SITE_URL,
+    }
+    if notification.kind == NotificationKind.ONBOARDING:
+        context.update(onboarding_context(lic, notification.recipient))
+    elif notification.kind == NotificationKind.OVERDUE_ALERT:
+        context["licenses"] = (
+            License.objects.filter(pk__in=params.get("license_ids", []))
+            .select_related("policy", "partner")
+            .order_by("provisioning_due_on")
+        )
+    elif notification.kind == NotificationKind.UPGRADE_REPORT:
+        context["infrastructures"] = (
+            Infrastructure.objects.filter(pk__in=params.get("infrastructure_ids", []))
+            .select_related("owner_partner", "platform_release")
+            .order_by("platform_release__released_on", "name")
+        )
+    return context
+
+
+def onboarding_context(lic: License, recipient: str) -> dict:
     infra = lic.infrastructure
     environments = list(infra.environments.all()) if infra else []
+    contact = lic.partner.contacts.filter(email__iexact=recipient).first()
     return {
-        "license": lic,
         "contact": contact,
-        "partner": lic.partner,
         "infrastructure": infra,
         "environments": environments,
         "development": next((e for e in environments if e.name == "Development"), None),
@@ -85,15 +147,16 @@ def send_onboarding(lic: License) -> int:
     Cloud: Development and LifeTime endpoints and the activation code; on-premises: the
     activation code and the licensing portal link. Returns how many were sent now.
     """
+    template = "onboarding_cloud" if lic.is_cloud else "onboarding_on_premises"
     sent = 0
     for contact in lic.partner.contacts.order_by("role"):
-        sent += send_once(
+        notification = queue(
             key=f"onboarding:{lic.pk}:{contact.email.lower()}",
             kind=NotificationKind.ONBOARDING,
             recipient=contact.email,
-            template="onboarding_cloud" if lic.is_cloud else "onboarding_on_premises",
-            context=onboarding_context(lic, contact),
+            template=template,
             license=lic,
             partner=lic.partner,
         )
+        sent += deliver(notification.pk)
     return sent

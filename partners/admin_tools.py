@@ -32,3 +32,29 @@ def badge(text: str, tone: str, title: str = "") -> str:
 class YesNoFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [("yes", "Yes"), ("no", "No")]
+
+
+def ask_reason(model_admin, request, queryset, *, action: str, title: str, apply):
+    """An admin action that needs a reason: a page asking for it, then `apply(reason)`.
+
+    Returns the page to show, or None once applied (the changelist then reloads).
+    """
+    from django.contrib.admin import helpers
+    from django.template.response import TemplateResponse
+
+    from licensing.forms import ReasonForm
+
+    form = ReasonForm(request.POST if "reason" in request.POST else None)
+    if form.is_valid():
+        apply(form.cleaned_data["reason"])
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "objects": queryset,
+        "form": form,
+        "action": action,
+        "opts": model_admin.model._meta,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/reason_action.html", context)

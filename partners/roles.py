@@ -17,7 +17,12 @@ APPS = ("partners", "licensing", "ipp")
 
 ALL = ("view", "add", "change", "delete")
 # Logs and sent mail are evidence: nobody edits or deletes them, the licensing team included.
-LOGS = ("licensing.notification", "licensing.registrationattempt", "ipp.deploymentcheck")
+LOGS = (
+    "licensing.notification",
+    "licensing.registrationattempt",
+    "licensing.nightlyrun",
+    "ipp.deploymentcheck",
+)
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     CHANNEL_MANAGER: {
@@ -34,8 +39,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "licensing.infrastructure": ("view",),
         "licensing.environment": ("view",),
         "licensing.notification": ("view",),
-        "ipp.application": ("view",),
-        "ipp.deploymentpermission": ("view",),
+        "ipp.application": ("view", "add"),
+        # add: ask for a permission; change: record the developer's consent on it.
+        "ipp.deploymentpermission": ("view", "add", "change"),
     },
     SOLUTION_ARCHITECT: {
         "partners.region": ("view",),

@@ -124,3 +124,53 @@ def test_worker_on_redis_sends_the_onboarding_mail_once(
     assert "succeeded" in log_path.read_text()
     # The worker never logs the code it mailed.
     assert lic.activation_code not in log_path.read_text()
+
+
+def wait_for(condition, log_path, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not happen in {seconds} s:\n" + log_path.read_text()[-3000:])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_worker_runs_the_nightly_task_and_delivers_its_mails(
+    worker, partner, channel_manager, licensing_user, release
+):
+    from datetime import timedelta
+
+    from licensing import tasks
+    from licensing.models import License, NightlyRun
+
+    mail_dir, log_path = worker
+    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
+    services.approve(lic, by=licensing_user, on=TODAY)
+    services.provision(lic, by=licensing_user, on=TODAY)
+    late = services.request_license(
+        partner=partner, kind="DL", hosting="on_premises", by=channel_manager, on=TODAY
+    )
+    services.approve(late, by=licensing_user, on=TODAY)
+    lic.refresh_from_db()
+    day = lic.ends_on - timedelta(days=7)  # the 7-day reminder; `late` is long overdue by then
+
+    tasks.run_nightly.delay(day.isoformat())
+
+    wait_for(
+        lambda: NightlyRun.objects.filter(day=day, status="finished").exists(),
+        log_path,
+        "the nightly run",
+    )
+    run = NightlyRun.objects.get(day=day)
+    assert (run.counts["reminders"], run.counts["overdue_flagged"]) == (2, 1)
+    assert License.objects.get(pk=late.pk).provisioning_overdue_since is not None
+    # The run queued its mails after commit; the same worker delivered them.
+    wait_for(
+        lambda: not Notification.objects.filter(sent_at__isnull=True).exists(),
+        log_path,
+        "the delivery of every mail",
+    )
+    mails = "".join(path.read_text() for path in mail_dir.iterdir())
+    assert mails.count(f"ends on {lic.ends_on:%Y-%m-%d}") >= 2
+    assert "Provisioning overdue" in mails

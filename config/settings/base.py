@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -94,6 +95,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# The one beat schedule: the nightly run at NIGHTLY_RUN_HOUR:NIGHTLY_RUN_MINUTE, UTC.
+NIGHTLY_RUN_HOUR = env.int("NIGHTLY_RUN_HOUR", default=2)
+NIGHTLY_RUN_MINUTE = env.int("NIGHTLY_RUN_MINUTE", default=0)
+CELERY_BEAT_SCHEDULE = {
+    "nightly-run": {
+        "task": "licensing.tasks.run_nightly",
+        "schedule": crontab(hour=NIGHTLY_RUN_HOUR, minute=NIGHTLY_RUN_MINUTE),
+        # A run that could not start within the hour is left to the next night, which
+        # catches up everything (ends_on < D) anyway.
+        "options": {"expires": 60 * 60},
+    },
+}
 
 # History rows say who changed what and why; the admin asks for no revert (read-only).
 SIMPLE_HISTORY_REVERT_DISABLED = True

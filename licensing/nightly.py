@@ -1,0 +1,408 @@
+"""The nightly run: renew, expire, reactivate, cancel, remind, flag late provisioning and
+report platform upgrades, for one day.
+
+Every step picks the licenses due that day with an indexed query, works through them in
+batches of BATCH (bulk updates with bulk history, no query per license) in one transaction
+per batch, and leaves them no longer due: running the same day twice changes nothing, and
+a run that crashed halfway finishes the rest when run again. Mails are Notification rows
+with unique keys, delivered by tasks queued after each batch commits.
+
+The dates follow SPEC "Dates": `ends_on` is the last valid day; the run for day D handles
+every license with `ends_on < D`, so a missed night is caught up by the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
+
+from partners.choices import PartnerStatus
+from partners.models import Partner
+from partners.services import standing
+from partners.services import today as utc_today
+
+from . import notifications
+from .choices import LicenseKind, LicenseState, NotificationKind, RunStatus
+from .models import (
+    Infrastructure,
+    License,
+    LicensePolicy,
+    NightlyRun,
+    Notification,
+    PlatformRelease,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+# Long enough for a large run, short enough that a crashed worker's lock frees itself.
+LOCK_SECONDS = 30 * 60
+PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
+# What a run reports, every key present (0 when nothing was due).
+ACTIONS = (
+    "renewed",
+    "expired",
+    "reactivated",
+    "trials_expired",
+    "cancelled",
+    "partners_former",
+    "reminders",
+    "overdue_flagged",
+    "overdue_alerts",
+    "upgrade_reports",
+)
+
+
+def system_user():
+    """The author of the nightly run's history rows."""
+    user, _ = get_user_model().objects.get_or_create(
+        username="system",
+        defaults={"first_name": "Nightly", "last_name": "jobs", "is_active": False},
+    )
+    return user
+
+
+def run_nightly(
+    *, today: date | None = None, progress: Callable[[str], None] | None = None
+) -> dict:
+    """Run every nightly step for `today` (default: today, UTC); return counts by action."""
+    day = today or utc_today()
+    say = progress or (lambda message: None)
+    run = NightlyRun.objects.create(day=day, started_at=timezone.now(), status=RunStatus.RUNNING)
+    lock = f"nightly-run:{day.isoformat()}"
+    # A second beat or worker on the same day waits its turn: it finds the lock taken and
+    # records a skipped run (the first one's work is idempotent anyway).
+    if not cache.add(lock, run.pk, timeout=LOCK_SECONDS):
+        _finish(run, RunStatus.SKIPPED, {})
+        say(f"another run for {day} holds the lock: skipped")
+        return {"skipped": 1}
+    counts: Counter = Counter(dict.fromkeys(ACTIONS, 0))
+    context = Context(day=day, counts=counts, user=system_user(), say=say)
+    try:
+        for step in STEPS:
+            started = time.monotonic()
+            step(context)
+            say(f"{step.__name__.replace('_', ' ')}: done in {time.monotonic() - started:.2f}s")
+    except Exception as error:
+        _finish(run, RunStatus.FAILED, counts, error=repr(error))
+        logger.exception("nightly run for %s failed", day)
+        raise
+    finally:
+        cache.delete(lock)
+    _finish(run, RunStatus.FINISHED, counts)
+    return dict(counts)
+
+
+def _finish(run: NightlyRun, status: str, counts, error: str = "") -> None:
+    run.status, run.counts, run.error = status, dict(sorted(counts.items())), error[:4000]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "counts", "error", "finished_at"])
+
+
+class Context:
+    def __init__(self, *, day, counts, user, say):
+        self.day, self.counts, self.user, self.say = day, counts, user, say
+
+    def save(self, objects: list, fields: list[str], model=License) -> None:
+        """Bulk update with one history row each, authored by the system user; each
+        object's `_change_reason` says why."""
+        if objects:
+            bulk_update_with_history(
+                objects, model, fields, batch_size=BATCH, default_user=self.user
+            )
+
+    def mail_after_commit(self, rows: list[Notification]) -> int:
+        """Queue the mails; each unsent one is delivered by a task once this commits.
+        Returns how many were new (a rerun of the day finds them all known)."""
+        from . import tasks
+
+        new, unsent = notifications.queue_many(rows)
+        for pk in unsent:
+            transaction.on_commit(partial(tasks.deliver_notification.delay, pk))
+        return new
+
+
+def _batches(queryset):
+    """Lock and yield batches of a queryset whose rows stop matching once handled."""
+    while True:
+        with transaction.atomic():
+            batch = list(queryset.select_for_update(of=("self",)).order_by("pk")[:BATCH])
+            if not batch:
+                return
+            yield batch
+
+
+def _partners(licenses) -> dict[int, Partner]:
+    ids = {lic.partner_id for lic in licenses}
+    partners = Partner.objects.filter(pk__in=ids).prefetch_related("terms", "incidents")
+    return {p.pk: p for p in partners}
+
+
+# --- (a) partner-program licenses past their end: renew or expire ------------------------
+
+
+def renew_or_expire(ctx: Context) -> None:
+    due = License.objects.filter(
+        policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+    ).select_related("policy")
+    for batch in _batches(due):
+        partners = _partners(batch)
+        renewed, expired = [], []
+        for lic in batch:
+            after = lic.ends_on + timedelta(days=1)
+            result = standing(partners[lic.partner_id], on=after)
+            if result.good:
+                term = partners[lic.partner_id].term_covering(after)
+                lic.ends_on = term.ends_on
+                lic._change_reason = f"renewed to {term.ends_on}: partner in good standing"
+                renewed.append(lic)
+            else:
+                lic.state, lic.expired_on = LicenseState.EXPIRED, after
+                lic._change_reason = f"expired: {'; '.join(result.reasons)}"
+                expired.append(lic)
+        ctx.save(renewed, ["ends_on"])
+        ctx.save(expired, ["state", "expired_on"])
+        ctx.counts["renewed"] += len(renewed)
+        ctx.counts["expired"] += len(expired)
+
+
+def reactivate_within_grace(ctx: Context) -> None:
+    """An expired DL/IL whose partner is in good standing again, within grace: active to
+    the end of the term covering the day."""
+    last_pk = 0
+    grace = dict(LicensePolicy.objects.values_list("pk", "grace_days"))
+    while True:
+        with transaction.atomic():
+            batch = list(
+                License.objects.select_for_update(of=("self",))
+                .filter(
+                    policy__kind__in=PARTNER_PROGRAM,
+                    state=LicenseState.EXPIRED,
+                    expired_on__gt=ctx.day - timedelta(days=max(grace.values(), default=0)),
+                    pk__gt=last_pk,
+                )
+                .order_by("pk")[:BATCH]
+            )
+            if not batch:
+                return
+            last_pk = batch[-1].pk
+            partners = _partners(batch)
+            back = []
+            for lic in batch:
+                if ctx.day >= lic.expired_on + timedelta(days=grace[lic.policy_id]):
+                    continue  # grace over: cancelled below, not revived
+                partner = partners[lic.partner_id]
+                if standing(partner, on=ctx.day).good:
+                    term = partner.term_covering(ctx.day)
+                    lic.state, lic.ends_on, lic.expired_on = LicenseState.ACTIVE, term.ends_on, None
+                    lic._change_reason = f"active again to {term.ends_on}: back in good standing"
+                    back.append(lic)
+            ctx.save(back, ["state", "ends_on", "expired_on"])
+            ctx.counts["reactivated"] += len(back)
+
+
+# --- (b) trials past their end -----------------------------------------------------------
+
+
+def expire_trials(ctx: Context) -> None:
+    due = License.objects.filter(
+        policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+    )
+    for batch in _batches(due):
+        for lic in batch:
+            lic.state, lic.expired_on = LicenseState.EXPIRED, lic.ends_on + timedelta(days=1)
+            lic._change_reason = "expired: end of the trial"
+        ctx.save(batch, ["state", "expired_on"])
+        ctx.counts["trials_expired"] += len(batch)
+
+
+# --- (c) expired past the grace period: cancelled ----------------------------------------
+
+
+def cancel_after_grace(ctx: Context) -> None:
+    for policy in LicensePolicy.objects.all():
+        due = License.objects.filter(
+            policy=policy,
+            state=LicenseState.EXPIRED,
+            expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
+        )
+        for batch in _batches(due):
+            for lic in batch:
+                lic.state, lic.cancelled_on = LicenseState.CANCELLED, ctx.day
+                lic.state_reason = f"grace period of {policy.grace_days} days over"
+                lic._change_reason = f"cancelled: {lic.state_reason} (applications offline)"
+            ctx.save(batch, ["state", "cancelled_on", "state_reason"])
+            ctx.counts["cancelled"] += len(batch)
+
+
+def mark_former_partners(ctx: Context) -> None:
+    """Active partners whose last term ended more than the longest grace period ago."""
+    longest = LicensePolicy.objects.aggregate(longest=Max("grace_days"))["longest"] or 0
+    due = (
+        Partner.objects.filter(status=PartnerStatus.ACTIVE)
+        .annotate(last_end=Max("terms__ends_on"))
+        .filter(last_end__lt=ctx.day - timedelta(days=longest))
+    )
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Partner.objects.select_for_update()
+                .filter(pk__in=due.values("pk")[:BATCH])
+                .order_by("pk")
+            )
+            if not batch:
+                return
+            for partner in batch:
+                partner.status = PartnerStatus.FORMER
+                partner._change_reason = "former: partnership not renewed"
+            ctx.save(batch, ["status"], model=Partner)
+            ctx.counts["partners_former"] += len(batch)
+
+
+# --- (d) reminders -----------------------------------------------------------------------
+
+
+def reminder_offset(policy: LicensePolicy, days_left: int) -> int | None:
+    """The smallest configured N with days_left <= N: the one reminder due (larger ones
+    are skipped, never sent late)."""
+    return next((n for n in policy.reminder_day_list if days_left <= n), None)
+
+
+def reminder_recipients(lic: License) -> list[str]:
+    if lic.policy.kind == LicenseKind.TL:
+        architect = lic.opportunity.solution_architect if lic.opportunity else None
+        people = [architect or lic.requested_by]
+        return [u.email for u in people if u and u.email]
+    emails = [c.email for c in lic.partner.contacts.all()]
+    if lic.partner.channel_manager and lic.partner.channel_manager.email:
+        emails.append(lic.partner.channel_manager.email)
+    return emails
+
+
+def send_reminders(ctx: Context) -> None:
+    for policy in LicensePolicy.objects.all():
+        offsets = policy.reminder_day_list
+        if not offsets:
+            continue
+        due = (
+            License.objects.filter(
+                policy=policy,
+                state=LicenseState.ACTIVE,
+                ends_on__gte=ctx.day,
+                ends_on__lte=ctx.day + timedelta(days=max(offsets)),
+            )
+            .select_related(
+                "policy",
+                "partner__channel_manager",
+                "opportunity__solution_architect",
+                "requested_by",
+            )
+            .prefetch_related("partner__contacts")
+            .order_by("pk")
+        )
+        last_pk = 0
+        while True:
+            batch = list(due.filter(pk__gt=last_pk)[:BATCH])
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            rows = []
+            for lic in batch:
+                n = reminder_offset(policy, (lic.ends_on - ctx.day).days)
+                for email in reminder_recipients(lic):
+                    rows.append(
+                        Notification(
+                            kind=NotificationKind.REMINDER,
+                            license=lic,
+                            partner=lic.partner,
+                            recipient=email,
+                            template="reminder",
+                            params={"days": n, "ends_on": lic.ends_on.isoformat()},
+                            key=f"reminder:{lic.pk}:{lic.ends_on}:{n}:{email.lower()}",
+                        )
+                    )
+            with transaction.atomic():
+                ctx.counts["reminders"] += ctx.mail_after_commit(rows)
+
+
+# --- (e) late provisioning ---------------------------------------------------------------
+
+
+def flag_overdue_provisioning(ctx: Context) -> None:
+    due = License.objects.filter(
+        state=LicenseState.APPROVED,
+        provisioning_due_on__lt=ctx.day,
+        provisioning_overdue_since__isnull=True,
+    )
+    for batch in _batches(due):
+        for lic in batch:
+            lic.provisioning_overdue_since = lic.provisioning_due_on + timedelta(days=1)
+            lic._change_reason = "provisioning overdue"
+        ctx.save(batch, ["provisioning_overdue_since"])
+        ids = sorted(lic.pk for lic in batch)
+        digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+        # One alert for the licensing team per batch of newly late licenses; never the partner.
+        ctx.counts["overdue_alerts"] += ctx.mail_after_commit(
+            [
+                Notification(
+                    kind=NotificationKind.OVERDUE_ALERT,
+                    recipient=settings.LICENSING_TEAM_EMAIL,
+                    template="overdue_alert",
+                    params={"license_ids": ids, "day": ctx.day.isoformat()},
+                    key=f"overdue:{ctx.day}:{digest}",
+                )
+            ]
+        )
+        ctx.counts["overdue_flagged"] += len(batch)
+
+
+# --- (f) platform upgrades ---------------------------------------------------------------
+
+
+def report_upgrades(ctx: Context) -> None:
+    latest = PlatformRelease.latest_stable()
+    if latest is None:
+        return
+    behind = list(Infrastructure.objects.behind(latest).order_by("pk").values_list("pk", flat=True))
+    if behind:
+        with transaction.atomic():
+            ctx.counts["upgrade_reports"] += ctx.mail_after_commit(
+                [
+                    Notification(
+                        kind=NotificationKind.UPGRADE_REPORT,
+                        recipient=settings.LICENSING_TEAM_EMAIL,
+                        template="upgrade_report",
+                        params={
+                            "infrastructure_ids": behind,
+                            "latest": latest.version,
+                            "day": ctx.day.isoformat(),
+                        },
+                        key=f"upgrade-report:{ctx.day}",
+                    )
+                ]
+            )
+
+
+STEPS = [
+    renew_or_expire,
+    reactivate_within_grace,
+    expire_trials,
+    cancel_after_grace,
+    mark_former_partners,
+    send_reminders,
+    flag_overdue_provisioning,
+    report_upgrades,
+]
