@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Q, Subquery, When
+from django.db.models import Case, F, Q, Subquery, When
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -362,21 +362,20 @@ class LicenseAdmin(RegionScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        # Work waiting for the licensing team comes first: annotate before ordering by it.
-        queryset = self.model._default_manager.annotate(
-            queue=Case(
-                When(state=LicenseState.REQUESTED, then=0),
-                When(state=LicenseState.APPROVED, then=1),
-                default=2,
-            )
-        )
-        queryset = scope_assigned(
+        queryset = super(RegionScopedAdmin, self).get_queryset(request)
+        return scope_assigned(
             queryset, request.user, self.region_path, "opportunity__solution_architect"
         )
-        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
-        return ["queue", "provisioning_due_on", "-id"]
+        # Work waiting for the licensing team first: requests, then approvals by deadline.
+        # An expression, not an annotation, so that foreign-key choices can use it too.
+        queue = Case(
+            When(state=LicenseState.REQUESTED, then=0),
+            When(state=LicenseState.APPROVED, then=1),
+            default=2,
+        )
+        return [queue.asc(), F("provisioning_due_on").asc(nulls_last=True), "-id"]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -763,16 +762,14 @@ class ExtensionAdmin(RegionScopedAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        queryset = self.model._default_manager.annotate(
-            queue=Case(When(state=ExtensionState.REQUESTED, then=0), default=1)
-        )
-        queryset = scope_assigned(
+        queryset = super(RegionScopedAdmin, self).get_queryset(request)
+        return scope_assigned(
             queryset, request.user, self.region_path, "license__opportunity__solution_architect"
         )
-        return queryset.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
-        return ["queue", "-requested_on", "-id"]
+        waiting_first = Case(When(state=ExtensionState.REQUESTED, then=0), default=1)
+        return [waiting_first.asc(), "-requested_on", "-id"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
