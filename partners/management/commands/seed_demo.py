@@ -418,6 +418,27 @@ class Command(BaseCommand):
             make(name, kind, state, hosting, days_ago, by, registered)
         self.stdout.write(f"licenses: {License.objects.count()}")
 
+        # Extensions: one waiting for the licensing team, one trial extended by its architect.
+        expired = License.objects.get(partner=partners["Rotterdam Harbour IT"], policy__kind="DL")
+        if not expired.extensions.exists():
+            services.request_extension(
+                expired,
+                by=cm(expired.partner),
+                reason="legal_constraints",
+                requested_until=t + timedelta(days=30),
+                on=t,
+            )
+        trial = License.objects.get(partner=partners["Tokyo Rapid KK"], policy__kind="TL")
+        if not trial.extensions.exists():
+            services.request_extension(
+                trial,
+                by=architect,
+                reason="trial_sales_cycle",
+                requested_until=trial.ends_on + timedelta(days=30),
+                evaluation="Second PoC phase agreed with the prospect; decision next month.",
+                on=t,
+            )
+
     def summary(self, t: date) -> None:
         partners = Partner.objects.with_standing_data()
         good = sum(standing(p, on=t).good for p in partners)
