@@ -62,11 +62,11 @@ PARTNERS = [
     ("Milano Delivery Group", "IT", "emea-south", "good_waived"),
     ("Paris Agile Conseil", "FR", "emea-south", "revoked"),
     ("Lyon Integration SAS", "FR", "emea-south", "new_partner"),
-    ("Berlin Bits GmbH", "DE", "emea-north", "good_renewed"),
+    ("Berlin Bits GmbH", "DE", "emea-north", "renewal_pending"),
     ("München Workflow AG", "DE", "emea-north", "unsigned"),
     ("Amsterdam Fast Apps B.V.", "NL", "emea-north", "good"),
     ("Rotterdam Harbour IT", "NL", "emea-north", "lapsed"),
-    ("London Rapid Ltd", "GB", "emea-north", "good_renewed"),
+    ("London Rapid Ltd", "GB", "emea-north", "renewal_pending"),
     ("Manchester Makers Ltd", "GB", "emea-north", "former"),
     ("Stockholm Nordic Dev AB", "SE", "emea-north", "prospective"),
     ("Göteborg Cloud Crafters", "SE", "emea-north", "renewing_soon"),
@@ -149,7 +149,18 @@ def terms_for(case: str, t: date) -> list[TermSpec]:
     elif case == "revoked":
         current.revoked_on, current.revoked_by = t - timedelta(days=9), "partner"
     terms = [current]
-    if case in ("good_renewed", "lapsed", "former"):
+    if case == "good_renewed":
+        # Renewed ahead of time: its licenses renew on the renewal date.
+        following = current.ends_on + timedelta(days=1)
+        terms.append(
+            TermSpec(
+                following,
+                year_from(following),
+                signed_on=t - timedelta(days=5),
+                fee_confirmed_on=t - timedelta(days=5),
+            )
+        )
+    if case in ("good_renewed", "renewal_pending", "lapsed", "former"):
         previous_start = start.replace(year=start.year - 1)
         terms.append(
             TermSpec(
@@ -291,7 +302,7 @@ class Command(BaseCommand):
                     "notes": "Internal users found connecting from outside the country.",
                 },
             )
-        if case in ("good_renewed",):
+        if case in ("good_renewed", "renewal_pending"):
             ComplianceIncident.objects.update_or_create(
                 partner=partner,
                 kind="over_limit",
