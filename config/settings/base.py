@@ -141,3 +141,7 @@ LICENSE_SIGNING_KEY_AUTOGENERATE = False
 # Licensing portal: failed activation attempts allowed per client and window.
 PORTAL_MAX_FAILURES = env.int("PORTAL_MAX_FAILURES", default=5)
 PORTAL_FAILURE_WINDOW_SECONDS = env.int("PORTAL_FAILURE_WINDOW_SECONDS", default=15 * 60)
+
+# Deployment-check API: calls allowed per token and window.
+IPP_API_RATE_LIMIT = env.int("IPP_API_RATE_LIMIT", default=60)
+IPP_API_RATE_WINDOW_SECONDS = env.int("IPP_API_RATE_WINDOW_SECONDS", default=60)

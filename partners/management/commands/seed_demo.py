@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 
+from ipp.demo import seed_ipp
 from licensing import services
 from licensing.models import License, PlatformRelease
 from partners import roles
@@ -188,6 +189,7 @@ class Command(BaseCommand):
                 self.seed_releases(t)
                 self.seed_partners(t, users, regions)
                 self.seed_licenses(t, users)
+                seed_ipp(self.stdout)
         finally:
             logging.disable(logging.NOTSET)
         self.summary(t)

@@ -1,0 +1,125 @@
+"""IPP fixtures: a developer's infrastructure with an application, a customer's Trial
+infrastructure to deploy it on, and permissions in any state, all made through services."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ipp import services
+from ipp.choices import PermissionState
+from ipp.models import Application
+from licensing import services as licensing
+from licensing.models import Infrastructure
+from tests.factories import TODAY, OpportunityFactory, RegionFactory, partner_ready_for_licenses
+
+
+@pytest.fixture(autouse=True)
+def _noon_on_today(time_machine):
+    # Services, the API and the admin judge every rule on "today": the factories' TODAY.
+    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def source(partner):
+    """The developer's (Lisbon's) registered on-premises infrastructure."""
+    return Infrastructure.objects.create(
+        name="IL-1 Lisbon Low-Code Lda",
+        owner_partner=partner,
+        hosting="on_premises",
+        registration_id="LISBON-ONPREM-01",
+        registered_on=TODAY,
+    )
+
+
+@pytest.fixture
+def app(source):
+    return Application.objects.create(name="Claims Portal", developed_in=source)
+
+
+@pytest.fixture
+def other_app(source):
+    return Application.objects.create(name="Field Inspection App", developed_in=source)
+
+
+@pytest.fixture
+def developer_contact(partner):
+    return partner.contacts.get(role="technical")
+
+
+@pytest.fixture
+def apac(db):
+    return RegionFactory(code="apac", name="Asia Pacific")
+
+
+@pytest.fixture
+def customer_partner(apac):
+    return partner_ready_for_licenses(region=apac, name="Tokyo Rapid KK", country="JP")
+
+
+@pytest.fixture
+def make_trial(customer_partner, architect, licensing_user, release):
+    """An active Trial license provisioned on TODAY (ends TODAY + 30) on a new cloud
+    infrastructure, through the licensing services."""
+
+    def make(prospect="Kyoto Insurance", partner=None):
+        opportunity = OpportunityFactory(
+            partner=partner or customer_partner,
+            solution_architect=architect,
+            prospect_name=prospect,
+        )
+        lic = licensing.request_license(
+            partner=partner or customer_partner,
+            kind="TL",
+            by=architect,
+            opportunity=opportunity,
+            on=TODAY,
+        )
+        licensing.approve(lic, by=licensing_user, on=TODAY)
+        return licensing.provision(lic, by=licensing_user, on=TODAY)
+
+    return make
+
+
+@pytest.fixture
+def trial(make_trial):
+    return make_trial()
+
+
+@pytest.fixture
+def target(trial):
+    return trial.infrastructure
+
+
+@pytest.fixture
+def make_permission(channel_manager, licensing_user, developer_contact, source, app):
+    """A permission from `source` to a target, brought to `state` through the services."""
+
+    def make(
+        target,
+        state=PermissionState.GRANTED,
+        *,
+        applications=None,
+        consent=True,
+        valid_until=None,
+        on=TODAY,
+    ):
+        permission = services.request_permission(
+            applications=applications or [app],
+            source=source,
+            target=target,
+            by=channel_manager,
+            on=on,
+        )
+        if consent:
+            services.record_consent(
+                permission, contact=developer_contact, by=channel_manager, on=on
+            )
+        if state == PermissionState.REFUSED:
+            services.refuse(permission, by=licensing_user, reason="not this customer", on=on)
+        elif state in (PermissionState.GRANTED, PermissionState.REVOKED):
+            services.grant(permission, by=licensing_user, valid_until=valid_until, on=on)
+            if state == PermissionState.REVOKED:
+                services.revoke(permission, by=licensing_user, reason="consent withdrawn", on=on)
+        return permission
+
+    return make
