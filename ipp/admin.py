@@ -13,14 +13,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from licensing.forms import ReasonForm
 from licensing.models import Infrastructure
-from partners.admin_tools import AuditedAdmin, RegionScopedAdmin, badge
+from partners.admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, badge
 from partners.models import Contact
 from partners.scoping import is_channel_manager, is_licensing_team, scope_by_region
 
 from . import services
 from .choices import PermissionState
-from .forms import CheckForm, GrantForm, PermissionRequestForm, ReasonForm, TokenIssueForm
+from .forms import CheckForm, GrantForm, PermissionRequestForm, TokenIssueForm
 from .models import Application, DeploymentCheck, DeploymentPermission, InfrastructureToken
 
 INFRA_REGION = "owner_partner__region"
@@ -554,7 +555,7 @@ class DeploymentPermissionAdmin(RegionScopedAdmin):
 
 
 @admin.register(DeploymentCheck)
-class DeploymentCheckAdmin(AuditedAdmin):
+class DeploymentCheckAdmin(ReadOnlyMixin, AuditedAdmin):
     list_display = [
         "at",
         "verdict",
@@ -578,15 +579,6 @@ class DeploymentCheckAdmin(AuditedAdmin):
     ]
     date_hierarchy = "at"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="answer", ordering="allowed")
     def verdict(self, check: DeploymentCheck) -> str:

@@ -81,12 +81,6 @@ class GrantForm(forms.Form):
     )
 
 
-class ReasonForm(forms.Form):
-    """The reason the licensing team gives when refusing or revoking."""
-
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
-
-
 class CheckForm(forms.Form):
     """The admin's "may this application be deployed here?" question."""
 

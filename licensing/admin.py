@@ -12,7 +12,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from partners.admin_tools import AuditedAdmin, RegionScopedAdmin, ask_reason, badge
+from partners.admin_tools import (
+    AuditedAdmin,
+    ReadOnlyMixin,
+    RegionScopedAdmin,
+    ask_reason,
+    badge,
+)
 from partners.scoping import is_licensing_team, scope_assigned
 from partners.services import today
 
@@ -252,33 +258,19 @@ class LicenseRequestForm(forms.ModelForm):
         return data
 
 
-class NotificationInline(admin.TabularInline):
+class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Notification
     extra = 0
     fields = ["kind", "recipient", "subject", "sent_at"]
     readonly_fields = fields
-    can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ExtensionInline(admin.TabularInline):
+class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
     model = Extension
     extra = 0
     fields = ["reason", "requested_until", "state", "requested_by", "decided_by", "evaluation"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(License)
@@ -661,7 +653,7 @@ class InfrastructureAdmin(RegionScopedAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(RegionScopedAdmin):
+class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
     region_path = "partner__region"
     list_display = ["kind", "recipient", "subject", "license", "partner", "created_at", "sent_at"]
     list_select_related = ["license__policy", "partner"]
@@ -670,33 +662,15 @@ class NotificationAdmin(RegionScopedAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(RegistrationAttempt)
-class RegistrationAttemptAdmin(AuditedAdmin):
+class RegistrationAttemptAdmin(ReadOnlyMixin, AuditedAdmin):
     list_display = ["at", "outcome", "client_ip", "registration_id", "license", "detail"]
     list_select_related = ["license__policy"]
     list_filter = ["outcome"]
     search_fields = ["client_ip", "registration_id"]
     date_hierarchy = "at"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Extensions, nightly runs, upgrades --------------------------------------------------
@@ -841,20 +815,11 @@ class ExtensionAdmin(RegionScopedAdmin):
 
 
 @admin.register(NightlyRun)
-class NightlyRunAdmin(AuditedAdmin):
+class NightlyRunAdmin(ReadOnlyMixin, AuditedAdmin):
     list_display = ["day", "status_badge", "started_at", "took", "summary"]
     list_filter = ["status"]
     date_hierarchy = "day"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: NightlyRun) -> str:

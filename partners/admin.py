@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from licensing.models import License
 
-from .admin_tools import AuditedAdmin, RegionScopedAdmin, YesNoFilter, badge
+from .admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, YesNoFilter, badge
 from .models import (
     TERMS_OVERLAP,
     ComplianceIncident,
@@ -101,24 +101,17 @@ class ComplianceIncidentInline(admin.TabularInline):
     fields = ["kind", "opened_on", "resolved_on", "notes"]
 
 
-class LicenseInline(admin.TabularInline):
+class LicenseInline(ReadOnlyMixin, admin.TabularInline):
     """The partner's licenses at a glance; each opens on its own page, where it changes."""
 
     model = License
     extra = 0
     fields = ["license_link", "hosting", "state", "starts_on", "ends_on"]
     readonly_fields = fields
-    can_delete = False
     ordering = ["-id"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("policy")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="license")
     def license_link(self, lic: License) -> str:

@@ -16,6 +16,20 @@ class AuditedAdmin(SimpleHistoryAdmin):
     history_list_display = ["history_change_reason"]
 
 
+class ReadOnlyMixin:
+    """Logs and evidence (sent mail, portal attempts, nightly runs, deployment checks):
+    seen in the admin, never added, changed or deleted there."""
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class RegionScopedAdmin(AuditedAdmin):
     """Limits rows to the user's regions. `region_path` leads from the model to its Region."""
 
