@@ -30,41 +30,43 @@ from .choices import PermissionState
 from .models import Application, DeploymentCheck, DeploymentPermission, InfrastructureToken
 
 # --- Decision reasons --------------------------------------------------------------------
+# Decision reasons reach the target's runtime through the API: they name the application,
+# the permission number and the target, never the developer's infrastructure or contacts.
 OWN_INFRASTRUCTURE = (
     "{application} is developed on {infrastructure}: it may be deployed to any of its environments."
 )
 ALLOWED_BY_PERMISSION = (
-    "Allowed by deployment permission #{permission} from {source} (consent of {contact}), "
+    "Allowed by deployment permission #{permission} (the developer's consent is recorded), "
     "{validity}; {target} holds {license}."
 )
 NO_PERMISSION = (
-    "No deployment permission from {source} to {target}: the developer's channel manager "
-    "asks the licensing team for one."
+    "No deployment permission for {application} to {target}: the developer's channel "
+    "manager asks the licensing team for one."
 )
 NOT_COVERED = (
-    "The deployment permissions from {source} to {target} ({permissions}) do not cover "
-    "{application}: ask for a permission that names it."
+    "The deployment permissions to {target} from the application's infrastructure "
+    "({permissions}) do not cover {application}: ask for a permission that names it."
 )
 ONLY_REQUESTED = (
-    "The deployment permission #{permission} from {source} to {target} was requested on "
+    "The deployment permission #{permission} for {application} to {target} was requested on "
     "{requested_on} and is not granted yet."
 )
 ONLY_REQUESTED_NO_CONSENT = (
-    "The deployment permission #{permission} from {source} to {target} was requested on "
+    "The deployment permission #{permission} for {application} to {target} was requested on "
     "{requested_on} and is not granted yet; the developer's consent is not recorded either."
 )
 PERMISSION_REFUSED = (
-    "The deployment permission #{permission} from {source} to {target} was refused: {reason}"
+    "The deployment permission #{permission} for {application} to {target} was refused: {reason}"
 )
 PERMISSION_REVOKED = (
-    "The deployment permission #{permission} from {source} to {target} was revoked: {reason}"
+    "The deployment permission #{permission} for {application} to {target} was revoked: {reason}"
 )
 PERMISSION_EXPIRED = (
-    "The deployment permission #{permission} from {source} to {target} expired on "
+    "The deployment permission #{permission} for {application} to {target} expired on "
     "{expired_on} (it was valid until {valid_until})."
 )
 NO_CONSENT = (
-    "The deployment permission #{permission} from {source} to {target} has no consent of "
+    "The deployment permission #{permission} for {application} to {target} has no consent of "
     "the developer recorded."
 )
 NO_TARGET_LICENSE = (
@@ -179,11 +181,11 @@ def _live_target_license(target: Infrastructure, on: date) -> tuple[License | No
     )
 
 
-def _permission_problem(permission: DeploymentPermission, on: date) -> str:
+def _permission_problem(permission: DeploymentPermission, application, on: date) -> str:
     """Why this permission (covering the application) does not allow it; "" when it does."""
     names = {
         "permission": permission.pk,
-        "source": _name(permission.source),
+        "application": application,
         "target": _name(permission.target),
     }
     if permission.state == PermissionState.REQUESTED:
@@ -238,19 +240,18 @@ def check_deployment(
         .order_by("-id")
     )
     if not permissions:
-        return Decision(False, NO_PERMISSION.format(source=_name(source), target=_name(target)))
+        return Decision(False, NO_PERMISSION.format(application=application, target=_name(target)))
     covering = [p for p in permissions if any(a.pk == application.pk for a in p.applications.all())]
     if not covering:
         return Decision(
             False,
             NOT_COVERED.format(
-                source=_name(source),
                 target=_name(target),
                 permissions=", ".join(f"#{p.pk}" for p in permissions),
                 application=application,
             ),
         )
-    problems = [(p, _permission_problem(p, on)) for p in covering]
+    problems = [(p, _permission_problem(p, application, on)) for p in covering]
     valid = [p for p, problem in problems if not problem]
     if not valid:
         _, problem = min(problems, key=lambda item: (_STATE_RANK[item[0].state], -item[0].pk))
@@ -267,8 +268,6 @@ def check_deployment(
         True,
         ALLOWED_BY_PERMISSION.format(
             permission=permission.pk,
-            source=_name(source),
-            contact=permission.consent_by.name,
             validity=validity,
             target=_name(target),
             license=f"the Trial license {_license_label(lic)} ({state}, ends {lic.ends_on})"

@@ -61,7 +61,7 @@ def test_own_infrastructure_is_allowed_without_permission_or_license(app, source
 def test_no_permission_is_denied(app, target):
     decision = decide(app, target)
     assert not decision.allowed
-    assert decision.reason.startswith("No deployment permission from IL-1 Lisbon")
+    assert decision.reason.startswith(f"No deployment permission for {app.name} to")
 
 
 def test_granted_permission_with_consent_and_an_active_trial_is_allowed(
@@ -71,6 +71,10 @@ def test_granted_permission_with_consent_and_an_active_trial_is_allowed(
     decision = decide(app, target)
     assert decision.allowed, decision.reason
     assert f"permission #{permission.pk}" in decision.reason
+    # The answer goes to the target's runtime: it never names the developer's
+    # infrastructure or the contact who consented.
+    assert app.developed_in.name not in decision.reason
+    assert permission.consent_by.name not in decision.reason
     assert "valid until 2026-12-08" in decision.reason
 
 
