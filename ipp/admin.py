@@ -17,7 +17,7 @@ from licensing.forms import ReasonForm
 from licensing.models import Infrastructure
 from partners.admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, badge
 from partners.models import Contact
-from partners.scoping import is_channel_manager, is_licensing_team, scope_by_region
+from partners.scoping import is_channel_manager, is_licensing_team, scope
 
 from . import services
 from .choices import PermissionState
@@ -54,10 +54,10 @@ def with_tones(permissions) -> list[DeploymentPermission]:
 
 
 def visible_infrastructures(user):
-    return scope_by_region(
+    return scope(
         Infrastructure.objects.select_related("owner_partner__region", "platform_release"),
         user,
-        INFRA_REGION,
+        region_path=INFRA_REGION,
     )
 
 
@@ -321,8 +321,8 @@ class DeploymentPermissionAdmin(RegionScopedAdmin):
 
     def get_queryset(self, request):
         queryset = super(RegionScopedAdmin, self).get_queryset(request)
-        return scope_by_region(
-            queryset.prefetch_related("applications"), request.user, self.region_path
+        return scope(
+            queryset.prefetch_related("applications"), request.user, region_path=self.region_path
         )
 
     def get_ordering(self, request):
@@ -361,10 +361,10 @@ class DeploymentPermissionAdmin(RegionScopedAdmin):
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "applications":
-            kwargs["queryset"] = scope_by_region(
+            kwargs["queryset"] = scope(
                 Application.objects.select_related("developed_in"),
                 request.user,
-                "developed_in__owner_partner__region",
+                region_path="developed_in__owner_partner__region",
             )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 

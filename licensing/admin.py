@@ -16,10 +16,11 @@ from partners.admin_tools import (
     AuditedAdmin,
     ReadOnlyMixin,
     RegionScopedAdmin,
+    ScopedChoicesMixin,
     ask_reason,
     badge,
 )
-from partners.scoping import is_licensing_team, scope_assigned
+from partners.scoping import is_licensing_team
 from partners.services import today
 
 from . import services
@@ -276,6 +277,7 @@ class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(License)
 class LicenseAdmin(RegionScopedAdmin):
     region_path = "partner__region"
+    architect_path = "opportunity__solution_architect"
     list_display = [
         "__str__",
         "kind",
@@ -352,12 +354,6 @@ class LicenseAdmin(RegionScopedAdmin):
             },
         ),
     ]
-
-    def get_queryset(self, request):
-        queryset = super(RegionScopedAdmin, self).get_queryset(request)
-        return scope_assigned(
-            queryset, request.user, self.region_path, "opportunity__solution_architect"
-        )
 
     def get_ordering(self, request):
         # Work waiting for the licensing team first: requests, then approvals by deadline.
@@ -575,7 +571,7 @@ class LicenseAdmin(RegionScopedAdmin):
         )
 
 
-class EnvironmentInline(admin.TabularInline):
+class EnvironmentInline(ScopedChoicesMixin, admin.TabularInline):
     model = Environment
     extra = 0
     fields = ["name", "endpoint_url"]
@@ -599,6 +595,7 @@ class UpgradeFilter(admin.SimpleListFilter):
 @admin.register(Infrastructure)
 class InfrastructureAdmin(RegionScopedAdmin):
     region_path = "owner_partner__region"
+    architect_path = "licenses__opportunity__solution_architect"
     list_display = [
         "name",
         "registration_id",
@@ -655,6 +652,7 @@ class InfrastructureAdmin(RegionScopedAdmin):
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
     region_path = "partner__region"
+    architect_path = "license__opportunity__solution_architect"
     list_display = ["kind", "recipient", "subject", "license", "partner", "created_at", "sent_at"]
     list_select_related = ["license__policy", "partner"]
     list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
@@ -718,6 +716,7 @@ class _DryRun(Exception):
 @admin.register(Extension)
 class ExtensionAdmin(RegionScopedAdmin):
     region_path = "license__partner__region"
+    architect_path = "license__opportunity__solution_architect"
     list_display = [
         "license",
         "partner",
@@ -734,12 +733,6 @@ class ExtensionAdmin(RegionScopedAdmin):
     autocomplete_fields = ["license", "opportunity"]
     actions = ["grant_selected", "refuse_selected"]
     show_full_result_count = False
-
-    def get_queryset(self, request):
-        queryset = super(RegionScopedAdmin, self).get_queryset(request)
-        return scope_assigned(
-            queryset, request.user, self.region_path, "license__opportunity__solution_architect"
-        )
 
     def get_ordering(self, request):
         waiting_first = Case(When(state=ExtensionState.REQUESTED, then=0), default=1)

@@ -12,7 +12,13 @@ from django.utils.html import format_html
 
 from licensing.models import License
 
-from .admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, YesNoFilter, badge
+from .admin_tools import (
+    ReadOnlyMixin,
+    RegionScopedAdmin,
+    ScopedChoicesMixin,
+    YesNoFilter,
+    badge,
+)
 from .models import (
     TERMS_OVERLAP,
     ComplianceIncident,
@@ -24,12 +30,12 @@ from .models import (
     open_incident_q,
 )
 from .roles import CHANNEL_MANAGER, SOLUTION_ARCHITECT
-from .scoping import scope_assigned
 from .services import standing, today
 
 
 @admin.register(Region)
-class RegionAdmin(AuditedAdmin):
+class RegionAdmin(RegionScopedAdmin):
+    region_path = ""  # a channel manager sees the regions they manage
     list_display = ["name", "code", "managers", "partner_count"]
     search_fields = ["name", "code"]
     filter_horizontal = ["channel_managers"]
@@ -51,7 +57,7 @@ class RegionAdmin(AuditedAdmin):
         return region.partner_count
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(ScopedChoicesMixin, admin.TabularInline):
     model = Contact
     extra = 0
     max_num = 2
@@ -79,7 +85,7 @@ class TermFormSet(BaseInlineFormSet):
             spans.append((data["starts_on"], data["ends_on"]))
 
 
-class PartnershipTermInline(admin.TabularInline):
+class PartnershipTermInline(ScopedChoicesMixin, admin.TabularInline):
     model = PartnershipTerm
     formset = TermFormSet
     extra = 0
@@ -95,7 +101,7 @@ class PartnershipTermInline(admin.TabularInline):
     ]
 
 
-class ComplianceIncidentInline(admin.TabularInline):
+class ComplianceIncidentInline(ScopedChoicesMixin, admin.TabularInline):
     model = ComplianceIncident
     extra = 0
     fields = ["kind", "opened_on", "resolved_on", "notes"]
@@ -280,6 +286,7 @@ class ComplianceIncidentAdmin(RegionScopedAdmin):
 @admin.register(Opportunity)
 class OpportunityAdmin(RegionScopedAdmin):
     region_path = "partner__region"
+    architect_path = "solution_architect"  # architects see the opportunities assigned to them
     list_display = [
         "prospect_name",
         "partner",
@@ -295,11 +302,6 @@ class OpportunityAdmin(RegionScopedAdmin):
     date_hierarchy = "registered_on"
     search_fields = ["prospect_name", "partner__name"]
     autocomplete_fields = ["partner"]
-
-    def get_queryset(self, request):
-        # Solution architects see only the opportunities assigned to them.
-        queryset = super(RegionScopedAdmin, self).get_queryset(request)
-        return scope_assigned(queryset, request.user, self.region_path, "solution_architect")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "solution_architect":

@@ -3,17 +3,60 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import HttpResponseNotAllowed
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from .scoping import scope_by_region
+from .scoping import scope, sees_everything
 
 
-class AuditedAdmin(SimpleHistoryAdmin):
-    """Every model's admin: history view on, history read-only (no revert)."""
+class ScopedChoicesMixin:
+    """Foreign-key and many-to-many choices (selects, autocomplete, raw ids, and what a
+    POST may name) come from the related admin's own queryset, so a user can neither see
+    nor pick a row outside their scope, whatever the form."""
 
-    # SIMPLE_HISTORY_REVERT_DISABLED (settings) makes the history detail page read-only.
+    def _scoped_choices(self, db_field, request, kwargs):
+        related = self.admin_site._registry.get(db_field.remote_field.model)
+        if related is not None and "queryset" not in kwargs:
+            kwargs["queryset"] = related.get_queryset(request)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class AuditedAdmin(ScopedChoicesMixin, SimpleHistoryAdmin):
+    """Every model's admin: history view on, history read-only (no revert, no edit)."""
+
+    # SIMPLE_HISTORY_REVERT_DISABLED (settings) hides the revert button; the views below
+    # also refuse the POST that would still revert, and rows outside the user's scope.
     history_list_display = ["history_change_reason"]
+
+    def _history_visible(self, request, object_id) -> bool:
+        pk = unquote(object_id)
+        if self.get_queryset(request).filter(pk=pk).exists():
+            return True
+        # simple-history falls back to the last history row of an object it cannot find:
+        # only those who see everything may read the history of a deleted object.
+        deleted = not self.model._default_manager.filter(pk=pk).exists()
+        return deleted and sees_everything(request.user)
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not self._history_visible(request, object_id):
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])  # history is never written back
+        if not self._history_visible(request, object_id):
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 class ReadOnlyMixin:
@@ -31,12 +74,22 @@ class ReadOnlyMixin:
 
 
 class RegionScopedAdmin(AuditedAdmin):
-    """Limits rows to the user's regions. `region_path` leads from the model to its Region."""
+    """Limits rows to the user's scope (see partners.scoping.scope).
+
+    `region_path` leads from the model to its Region; `architect_path`, for licensing data,
+    to the solution architect it is assigned to (None: partner data, read by architects).
+    """
 
     region_path = "region"
+    architect_path: str | None = None
 
     def get_queryset(self, request):
-        return scope_by_region(super().get_queryset(request), request.user, self.region_path)
+        return scope(
+            super().get_queryset(request),
+            request.user,
+            region_path=self.region_path,
+            architect_path=self.architect_path,
+        )
 
 
 def badge(text: str, tone: str, title: str = "") -> str:

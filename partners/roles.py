@@ -55,8 +55,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "licensing.infrastructure": ("view",),
         "licensing.environment": ("view",),
         "licensing.notification": ("view",),
-        "ipp.application": ("view",),
-        "ipp.deploymentpermission": ("view",),
     },
     # LICENSING_TEAM and AUDITOR are computed from every model of APPS, see expected_codenames.
 }
@@ -87,9 +85,14 @@ def sync_groups(apps, schema_editor=None) -> None:
     # Permissions are normally created after migrate; create them now so this data
     # migration can assign them on a fresh database.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        # Migration states' app configs have no models module, which create_permissions
+        # would take for "no models": lend one for the call, then put back what was there.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = original
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

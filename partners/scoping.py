@@ -1,13 +1,17 @@
-"""Who sees which rows: the region scope of channel managers, in one place.
+"""Who sees which rows: the one place the region scope and the architect's assignment live.
 
-Licensing Team, Auditors and superusers see every partner; a Regional Channel Manager sees
-the partners of the regions whose `channel_managers` include them; a Solution Architect
-reads partner data and sees the opportunities assigned to them.
+Licensing Team, Auditors and superusers see every row. A Regional Channel Manager sees the
+rows of the regions whose `channel_managers` include them. A Solution Architect reads partner
+data of every region, and of licensing data only what is assigned to them (the opportunities
+and Trial licenses whose `solution_architect` they are). A user with both roles sees both.
+
+Every admin, the dashboard, exports and autocomplete go through `scope`, so a row that a
+changelist hides is hidden everywhere else too.
 """
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .roles import AUDITOR, CHANNEL_MANAGER, LICENSING_TEAM, SOLUTION_ARCHITECT
 
@@ -23,11 +27,6 @@ def sees_everything(user) -> bool:
     return user.is_superuser or bool(role_names(user) & {LICENSING_TEAM, AUDITOR})
 
 
-def sees_all_partners(user) -> bool:
-    """Solution architects read partner data of every region (SPEC roles table)."""
-    return sees_everything(user) or SOLUTION_ARCHITECT in role_names(user)
-
-
 def is_licensing_team(user) -> bool:
     return user.is_superuser or LICENSING_TEAM in role_names(user)
 
@@ -40,23 +39,31 @@ def is_solution_architect(user) -> bool:
     return SOLUTION_ARCHITECT in role_names(user)
 
 
-def scope_by_region(queryset: QuerySet, user, region_path: str) -> QuerySet:
-    """Rows whose region (reached by `region_path`) the user may see; none for strangers."""
-    if sees_all_partners(user):
-        return queryset
-    if is_channel_manager(user):
-        return queryset.filter(**{f"{region_path}__channel_managers": user}).distinct()
-    return queryset.none()
+def region_lookup(region_path: str) -> str:
+    return f"{region_path}__channel_managers" if region_path else "channel_managers"
 
 
-def scope_assigned(queryset: QuerySet, user, region_path: str, architect_field: str) -> QuerySet:
-    """Opportunities and Trial licenses: everything for the licensing team and auditors,
-    the region's rows for its channel managers, and their own for solution architects."""
+def scope(
+    queryset: QuerySet, user, *, region_path: str, architect_path: str | None = None
+) -> QuerySet:
+    """The rows of `queryset` the user may see.
+
+    `region_path` leads from the model to its Region ("" for Region itself);
+    `architect_path` leads to the assigned solution architect, for licensing data. Without
+    it the rows are partner data, which solution architects read in every region.
+    Conditions are `pk IN (subquery)`, so joins never duplicate rows and no DISTINCT is
+    needed under the admin's ordering.
+    """
     if sees_everything(user):
         return queryset
-    visible = queryset.none()
+    model = queryset.model
+    visible = Q(pk__in=[])
     if is_channel_manager(user):
-        visible = queryset.filter(**{f"{region_path}__channel_managers": user})
+        mine = model._default_manager.filter(**{region_lookup(region_path): user})
+        visible |= Q(pk__in=mine.values("pk"))
     if is_solution_architect(user):
-        visible = visible | queryset.filter(**{architect_field: user})
-    return visible.distinct()
+        if architect_path is None:
+            return queryset
+        assigned = model._default_manager.filter(**{architect_path: user})
+        visible |= Q(pk__in=assigned.values("pk"))
+    return queryset.filter(visible)

@@ -37,8 +37,6 @@ def test_auditor_reads_every_ipp_model_history_included():
     assert all(p.startswith("view_") for p in perms)
 
 
-def test_solution_architect_reads_applications_and_permissions_only():
-    assert ipp_codenames(roles.SOLUTION_ARCHITECT) == {
-        "view_application",
-        "view_deploymentpermission",
-    }
+def test_solution_architect_has_no_ipp_access():
+    # Architects see their opportunities and trials, not the partners' IPP ledger.
+    assert ipp_codenames(roles.SOLUTION_ARCHITECT) == set()
