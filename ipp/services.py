@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from licensing.choices import LicenseKind, LicenseState
 from licensing.models import Infrastructure, License
@@ -612,6 +613,7 @@ def validate_token_issue(infrastructure: Infrastructure, *, by) -> None:
         raise ValidationError(API_NEEDS_REGISTRATION.format(infrastructure=infrastructure))
 
 
+@sensitive_variables("token")
 @transaction.atomic
 def issue_token(infrastructure: Infrastructure, *, by) -> str:
     """A new API token for the infrastructure, returned once (only its hash is stored);
@@ -654,6 +656,7 @@ def revoke_token(token: InfrastructureToken, *, by) -> InfrastructureToken:
     return locked
 
 
+@sensitive_variables("token")
 def authenticate_token(token: str) -> InfrastructureToken | None:
     """The active token record matching `token`, or None (unknown or revoked)."""
     if not token:

@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .choices import NotificationKind
 from .models import Infrastructure, License, Notification
@@ -72,6 +73,7 @@ def queue_many(rows: Iterable[Notification]) -> tuple[int, list[int]]:
     return len(new), list(unsent.values_list("pk", flat=True))
 
 
+@sensitive_variables()
 def deliver(notification_id: int) -> bool:
     """Send one queued mail unless it was sent already. True when sent now.
 
@@ -126,6 +128,7 @@ def context_for(notification: Notification) -> dict:
     return context
 
 
+@sensitive_variables()
 def onboarding_context(lic: License, recipient: str) -> dict:
     infra = lic.infrastructure
     environments = list(infra.environments.all()) if infra else []

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_variables
 
 from partners.choices import PartnerStatus
 from partners.models import Opportunity, Partner, open_incident_q
@@ -411,6 +412,7 @@ def _end_date(lic: License, on: date) -> date:
     return term.ends_on
 
 
+@sensitive_variables("symbols")
 def new_activation_code() -> str:
     # 16 symbols of 32: 80 random bits, in four groups a person can type.
     symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
@@ -456,6 +458,7 @@ def _create_infrastructure(lic: License, on: date) -> Infrastructure:
     return infra
 
 
+@sensitive_variables("locked")
 @transaction.atomic
 def provision(lic: License, *, by, on: date | None = None) -> License:
     """Provision an approved license.
@@ -536,7 +539,7 @@ def convert(lic: License, *, by, on: date | None = None) -> License:
     return _sync(lic, locked)
 
 
-@transaction.atomic
+@sensitive_variables("activation_code", "code")
 def register_infrastructure(
     *, activation_code: str, registration_id: str, platform_version: str, on: date | None = None
 ) -> License:
@@ -548,6 +551,14 @@ def register_infrastructure(
     """
     on = on or today()
     code = (activation_code or "").strip().upper()
+    # The transaction is opened here, not by a decorator: a decorator's frame would carry
+    # the code in its arguments into error reports, past sensitive_variables.
+    with transaction.atomic():
+        return _register(code, registration_id, platform_version, on)
+
+
+@sensitive_variables("code")
+def _register(code: str, registration_id: str, platform_version: str, on: date) -> License:
     lic = (
         License.objects.select_for_update(of=("self",))
         .select_related("infrastructure")

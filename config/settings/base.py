@@ -1,5 +1,6 @@
 """Settings shared by every environment; values come from the environment (12-factor)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -23,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "simple_history",
+    "axes",
     "partners",
     "licensing",
     "ipp",
@@ -38,7 +40,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records request.user as the author of every history row written in a request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: turns a locked-out login into a 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Brute force protection of the admin login (django-axes): after AXES_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair waits AXES_COOLOFF_TIME.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Never keep the attempted passwords, nor show them in the admin.
+AXES_SENSITIVE_PARAMETERS = ["password", "activation_code", "token"]
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -115,7 +133,10 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "config.log_filters.RedactSecrets"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -145,3 +166,4 @@ PORTAL_FAILURE_WINDOW_SECONDS = env.int("PORTAL_FAILURE_WINDOW_SECONDS", default
 # Deployment-check API: calls allowed per token and window.
 IPP_API_RATE_LIMIT = env.int("IPP_API_RATE_LIMIT", default=60)
 IPP_API_RATE_WINDOW_SECONDS = env.int("IPP_API_RATE_WINDOW_SECONDS", default=60)
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, taken now

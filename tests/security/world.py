@@ -1,0 +1,119 @@
+"""Two regions with one of everything each, made through the services as people would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+
+from ipp import services as ipp_services
+from ipp.models import Application
+from licensing import notifications, services
+from licensing.choices import AttemptOutcome
+from licensing.models import License, RegistrationAttempt
+from partners import roles
+from tests.factories import (
+    TODAY,
+    IncidentFactory,
+    OpportunityFactory,
+    RegionFactory,
+    ReleaseFactory,
+    UserFactory,
+    partner_ready_for_licenses,
+)
+
+
+@dataclass
+class World:
+    users: dict = field(default_factory=dict)
+    regions: dict = field(default_factory=dict)
+
+
+def build_region(world: World, code: str, team, release) -> None:
+    region = RegionFactory(code=f"region-{code}", name=f"Region {code.upper()}")
+    manager = UserFactory(username=f"cm_{code}", roles=[roles.CHANNEL_MANAGER])
+    architect = UserFactory(username=f"sa_{code}", roles=[roles.SOLUTION_ARCHITECT])
+    region.channel_managers.add(manager)
+    partner = partner_ready_for_licenses(region=region, name=f"Partner {code.upper()}")
+    partner.channel_manager = manager
+    partner.save()
+    IncidentFactory(
+        partner=partner,
+        opened_on=TODAY - timedelta(days=300),
+        resolved_on=TODAY - timedelta(days=200),
+    )
+    opportunity = OpportunityFactory(
+        partner=partner, solution_architect=architect, prospect_name=f"Prospect {code.upper()}"
+    )
+
+    demo = services.request_license(
+        partner=partner, kind="DL", hosting="on_premises", by=manager, on=TODAY
+    )
+    services.approve(demo, by=team, on=TODAY)
+    services.provision(demo, by=team, on=TODAY)
+    notifications.send_onboarding(demo)
+    services.register_infrastructure(
+        activation_code=demo.activation_code,
+        registration_id=f"ONPREM-{code.upper()}-01",
+        platform_version=release.version,
+        on=TODAY,
+    )
+    RegistrationAttempt.objects.create(
+        outcome=AttemptOutcome.REGISTERED, license=demo, registration_id=f"ONPREM-{code.upper()}-01"
+    )
+    trial = services.request_license(
+        partner=partner, kind="TL", opportunity=opportunity, by=architect, on=TODAY
+    )
+    services.approve(trial, by=team, on=TODAY)
+    services.provision(trial, by=team, on=TODAY)
+    services.request_extension(
+        trial,
+        by=architect,
+        reason="trial_sales_cycle",
+        requested_until=trial.ends_on + timedelta(days=10),
+        evaluation="PoC going well",
+        on=TODAY,
+    )
+    waiting = services.request_license(partner=partner, kind="DL", by=manager, on=TODAY)
+
+    demo.refresh_from_db()
+    trial.refresh_from_db()
+    app = Application.objects.create(name=f"App {code.upper()}", developed_in=demo.infrastructure)
+    permission = ipp_services.request_permission(
+        applications=[app],
+        source=demo.infrastructure,
+        target=trial.infrastructure,
+        by=manager,
+        on=TODAY,
+    )
+    ipp_services.record_consent(
+        permission, contact=partner.contacts.get(role="technical"), by=manager, on=TODAY
+    )
+    ipp_services.grant(permission, by=team, on=TODAY)
+    ipp_services.check_and_log(application=app, target=trial.infrastructure, caller="service")
+    ipp_services.issue_token(trial.infrastructure, by=team)
+
+    world.users[f"cm_{code}"] = manager
+    world.users[f"sa_{code}"] = architect
+    world.regions[code] = {
+        "region": region,
+        "partner": partner,
+        "licenses": [demo, trial, waiting],
+    }
+
+
+def build() -> World:
+    world = World()
+    team = UserFactory(username="lt", roles=[roles.LICENSING_TEAM])
+    world.users["lt"] = team
+    world.users["auditor"] = UserFactory(username="auditor", roles=[roles.AUDITOR])
+    world.users["root"] = get_user_model().objects.create_superuser(
+        "root", "root@x.example.com", "pw"
+    )
+    release = ReleaseFactory()
+    for code in ("a", "b"):
+        build_region(world, code, team, release)
+    services.run_nightly(today=TODAY)
+    assert License.objects.count() == 6
+    return world
