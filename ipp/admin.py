@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from rangefilter.filters import DateRangeFilterBuilder, DateTimeRangeFilterBuilder
 
 from licensing.forms import ReasonForm
 from licensing.models import Infrastructure
@@ -294,8 +295,8 @@ class DeploymentPermissionAdmin(RegionScopedAdmin):
         "state",
         ConsentFilter,
         "source__owner_partner__region",
-        "requested_on",
-        "valid_until",
+        ("requested_on", DateRangeFilterBuilder()),
+        ("valid_until", DateRangeFilterBuilder()),
     ]
     search_fields = [
         "source__name",
@@ -569,7 +570,12 @@ class DeploymentCheckAdmin(ReadOnlyMixin, AuditedAdmin):
         "reason",
     ]
     list_select_related = ["application", "target"]
-    list_filter = ["allowed", ("target", admin.RelatedOnlyFieldListFilter), "status_code"]
+    list_filter = [
+        "allowed",
+        ("target", admin.RelatedOnlyFieldListFilter),
+        "status_code",
+        ("at", DateTimeRangeFilterBuilder()),
+    ]
     search_fields = [
         "application_key",
         "application__name",

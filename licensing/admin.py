@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from rangefilter.filters import DateRangeFilterBuilder, DateTimeRangeFilterBuilder
 
 from partners.admin_tools import (
     AuditedAdmin,
@@ -110,7 +111,7 @@ class LicensePolicyAdmin(AuditedAdmin):
 @admin.register(PlatformRelease)
 class PlatformReleaseAdmin(AuditedAdmin):
     list_display = ["version", "released_on", "stability"]
-    list_filter = ["is_stable"]
+    list_filter = ["is_stable", ("released_on", DateRangeFilterBuilder())]
     search_fields = ["version"]
     date_hierarchy = "released_on"
 
@@ -299,8 +300,9 @@ class LicenseAdmin(RegionScopedAdmin):
         "policy__kind",
         "hosting",
         "partner__region",
-        "requested_on",
-        "ends_on",
+        ("requested_on", DateRangeFilterBuilder()),
+        ("ends_on", DateRangeFilterBuilder()),
+        ("provisioning_due_on", DateRangeFilterBuilder()),
     ]
     search_fields = ["licensee_name", "partner__name", "infrastructure__registration_id"]
     autocomplete_fields = ["partner", "opportunity"]
@@ -655,7 +657,11 @@ class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
     architect_path = "license__opportunity__solution_architect"
     list_display = ["kind", "recipient", "subject", "license", "partner", "created_at", "sent_at"]
     list_select_related = ["license__policy", "partner"]
-    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "kind",
+        ("sent_at", admin.EmptyFieldListFilter),
+        ("created_at", DateTimeRangeFilterBuilder()),
+    ]
     search_fields = ["recipient", "subject", "key", "partner__name"]
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -665,7 +671,7 @@ class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
 class RegistrationAttemptAdmin(ReadOnlyMixin, AuditedAdmin):
     list_display = ["at", "outcome", "client_ip", "registration_id", "license", "detail"]
     list_select_related = ["license__policy"]
-    list_filter = ["outcome"]
+    list_filter = ["outcome", ("at", DateTimeRangeFilterBuilder())]
     search_fields = ["client_ip", "registration_id"]
     date_hierarchy = "at"
     show_full_result_count = False
@@ -728,7 +734,13 @@ class ExtensionAdmin(RegionScopedAdmin):
         "decided_by",
     ]
     list_select_related = ["license__policy", "license__partner", "requested_by", "decided_by"]
-    list_filter = ["state", "reason", "license__policy__kind", "license__partner__region"]
+    list_filter = [
+        "state",
+        "reason",
+        "license__policy__kind",
+        "license__partner__region",
+        ("requested_until", DateRangeFilterBuilder()),
+    ]
     search_fields = ["license__licensee_name", "license__partner__name"]
     autocomplete_fields = ["license", "opportunity"]
     actions = ["grant_selected", "refuse_selected"]
@@ -810,7 +822,7 @@ class ExtensionAdmin(RegionScopedAdmin):
 @admin.register(NightlyRun)
 class NightlyRunAdmin(ReadOnlyMixin, AuditedAdmin):
     list_display = ["day", "status_badge", "started_at", "took", "summary"]
-    list_filter = ["status"]
+    list_filter = ["status", ("day", DateRangeFilterBuilder())]
     date_hierarchy = "day"
     show_full_result_count = False
 

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
+from rangefilter.filters import DateRangeFilterBuilder
 
 from licensing.models import License
 
@@ -104,7 +105,8 @@ class PartnershipTermInline(ScopedChoicesMixin, admin.TabularInline):
 class ComplianceIncidentInline(ScopedChoicesMixin, admin.TabularInline):
     model = ComplianceIncident
     extra = 0
-    fields = ["kind", "opened_on", "resolved_on", "notes"]
+    fields = ["kind", "license", "opened_on", "resolved_on", "notes"]
+    autocomplete_fields = ["license"]
 
 
 class LicenseInline(ReadOnlyMixin, admin.TabularInline):
@@ -241,6 +243,7 @@ class ContactAdmin(RegionScopedAdmin):
     list_display = ["name", "role", "email", "partner"]
     list_select_related = ["partner"]
     list_filter = ["role", "partner__region"]
+    show_full_result_count = False
     search_fields = ["name", "email", "partner__name"]
     autocomplete_fields = ["partner"]
 
@@ -258,8 +261,15 @@ class PartnershipTermAdmin(RegionScopedAdmin):
         "fee_status",
     ]
     list_select_related = ["partner"]
-    list_filter = ["partner__region", "fee_waived", "revoked_by"]
+    list_filter = [
+        ("ends_on", DateRangeFilterBuilder()),
+        ("starts_on", DateRangeFilterBuilder()),
+        "partner__region",
+        "fee_waived",
+        "revoked_by",
+    ]
     date_hierarchy = "ends_on"
+    show_full_result_count = False
     search_fields = ["partner__name"]
     autocomplete_fields = ["partner"]
 
@@ -277,10 +287,15 @@ class ComplianceIncidentAdmin(RegionScopedAdmin):
     region_path = "partner__region"
     list_display = ["partner", "kind", "opened_on", "resolved_on"]
     list_select_related = ["partner"]
-    list_filter = ["kind", "partner__region", ("resolved_on", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "kind",
+        "partner__region",
+        ("resolved_on", admin.EmptyFieldListFilter),
+        ("opened_on", DateRangeFilterBuilder()),
+    ]
     date_hierarchy = "opened_on"
+    autocomplete_fields = ["partner", "license"]
     search_fields = ["partner__name", "notes"]
-    autocomplete_fields = ["partner"]
 
 
 @admin.register(Opportunity)
@@ -298,8 +313,16 @@ class OpportunityAdmin(RegionScopedAdmin):
         "closed_on",
     ]
     list_select_related = ["partner__region", "solution_architect"]
-    list_filter = ["status", "partner__region", "solution_architect", "prospect_country"]
+    list_filter = [
+        "status",
+        "partner__region",
+        "solution_architect",
+        "prospect_country",
+        ("registered_on", DateRangeFilterBuilder()),
+        ("closed_on", DateRangeFilterBuilder()),
+    ]
     date_hierarchy = "registered_on"
+    show_full_result_count = False
     search_fields = ["prospect_name", "partner__name"]
     autocomplete_fields = ["partner"]
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import tablib
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.http import HttpResponseNotAllowed
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.urls import path
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
+from import_export.resources import modelresource_factory
 from simple_history.admin import SimpleHistoryAdmin
 
 from .scoping import scope, sees_everything
@@ -30,9 +38,18 @@ class ScopedChoicesMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class AuditedAdmin(ScopedChoicesMixin, SimpleHistoryAdmin):
-    """Every model's admin: history view on, history read-only (no revert, no edit)."""
+# Never exported, shown in lists or kept in history: the secrets of the desk.
+SECRET_FIELDS = {
+    "licensing.license": ("activation_code",),
+    "ipp.infrastructuretoken": ("key_hash",),
+}
 
+
+class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
+    """Every model's admin: history read-only (no revert, no edit); export of the current
+    changelist (its filters, the user's scope, no secret) and of its history."""
+
+    import_export_change_list_template = "admin/change_list_export.html"
     # SIMPLE_HISTORY_REVERT_DISABLED (settings) hides the revert button; the views below
     # also refuse the POST that would still revert, and rows outside the user's scope.
     history_list_display = ["history_change_reason"]
@@ -50,6 +67,46 @@ class AuditedAdmin(ScopedChoicesMixin, SimpleHistoryAdmin):
         if not self._history_visible(request, object_id):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         return super().history_view(request, object_id, extra_context)
+
+    def get_export_resource_classes(self, request):
+        exclude = SECRET_FIELDS.get(self.model._meta.label_lower, ())
+        return [modelresource_factory(self.model, meta_options={"exclude": exclude})]
+
+    def get_urls(self):
+        info = self.model._meta.app_label, self.model._meta.model_name
+        return [
+            path(
+                "export-history/",
+                self.admin_site.admin_view(self.export_history_view),
+                name=f"{info[0]}_{info[1]}_export_history",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_history_view(self, request):
+        """The history rows of the objects in the current changelist (same filters, same
+        scope), as CSV or XLSX: what an auditor takes away."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        # `format` is ours; every other parameter is the changelist's filters.
+        request.GET = request.GET.copy()
+        wanted = request.GET.pop("format", ["csv"])[0]
+        changelist = self.get_changelist_instance(request)
+        ids = changelist.get_queryset(request).values("pk")
+        history = self.model.history.filter(id__in=ids).select_related("history_user")
+        excluded = {"history_user_id", "history_id"}
+        names = [
+            f.attname for f in history.model._meta.concrete_fields if f.attname not in excluded
+        ]
+        dataset = tablib.Dataset(headers=["history_id", "history_user", *names])
+        for row in history.order_by("history_date", "history_id").iterator(chunk_size=2000):
+            user = row.history_user.get_username() if row.history_user else ""
+            dataset.append([row.history_id, user, *(_cell(getattr(row, n)) for n in names)])
+        fmt = XLSX() if wanted == "xlsx" else CSV()
+        response = HttpResponse(fmt.export_data(dataset), content_type=fmt.get_content_type())
+        filename = f"{info_name(self.model)}-history.{fmt.get_extension()}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method != "GET":
@@ -90,6 +147,17 @@ class RegionScopedAdmin(AuditedAdmin):
             region_path=self.region_path,
             architect_path=self.architect_path,
         )
+
+
+def _cell(value):
+    # Spreadsheets have no time zones: datetimes are exported in UTC, naive.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def info_name(model) -> str:
+    return f"{model._meta.app_label}-{model._meta.model_name}"
 
 
 def badge(text: str, tone: str, title: str = "") -> str:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from import_export.formats.base_formats import CSV, XLSX
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -25,6 +26,8 @@ INSTALLED_APPS = [
     "django_countries",
     "simple_history",
     "axes",
+    "rangefilter",
+    "import_export",
     "partners",
     "licensing",
     "ipp",
@@ -167,3 +170,9 @@ PORTAL_FAILURE_WINDOW_SECONDS = env.int("PORTAL_FAILURE_WINDOW_SECONDS", default
 IPP_API_RATE_LIMIT = env.int("IPP_API_RATE_LIMIT", default=60)
 IPP_API_RATE_WINDOW_SECONDS = env.int("IPP_API_RATE_WINDOW_SECONDS", default=60)
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, taken now
+
+# Exports (django-import-export, export only): CSV and XLSX, for whoever may view the rows;
+# the rows are the changelist's, with its filters and the user's scope.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True
+EXPORT_FORMATS = [CSV, XLSX]

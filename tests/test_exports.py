@@ -1,0 +1,107 @@
+"""Exports of changelists and of history: the filtered rows in the user's scope, no secret."""
+
+import csv
+import io
+import re
+
+import openpyxl
+import pytest
+
+from licensing.models import License
+from tests.security.world import build
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build()
+
+
+def export(client, changelist_url, query="", fmt="csv"):
+    """Fill the export form as a user would: every field ticked, then the format."""
+    url = f"{changelist_url}export/{query}"
+    page = client.get(url)
+    assert page.status_code == 200, page.status_code
+    html = page.content.decode()
+    fields = re.findall(r'name="([a-z]+resource_[a-z_]+)"', html)
+    formats = dict(
+        (label, value)
+        for value, label in re.findall(r'<option value="(\d+)"[^>]*>([a-z]+)</option>', html)
+    )
+    data = {"format": formats[fmt], "resource": "0", **dict.fromkeys(fields, "on")}
+    response = client.post(url, data)
+    assert response.status_code == 200, response.content[:500]
+    return response
+
+
+def csv_rows(response):
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_license_export_has_the_filtered_rows_and_no_activation_code(client, world):
+    client.force_login(world.users["lt"])
+    response = export(client, "/admin/licensing/license/", "?state__exact=active")
+    rows = csv_rows(response)
+    active = License.objects.filter(state="active")
+    assert sorted(int(r["id"]) for r in rows) == sorted(active.values_list("pk", flat=True))
+    assert "activation_code" not in rows[0]
+    body = response.content.decode()
+    for lic in License.objects.exclude(activation_code=""):
+        assert lic.activation_code not in body
+
+
+def test_channel_manager_exports_only_her_region(client, world):
+    client.force_login(world.users["cm_a"])
+    rows = csv_rows(export(client, "/admin/partners/partner/"))
+    assert [r["name"] for r in rows] == ["Partner A"]
+    rows = csv_rows(export(client, "/admin/licensing/license/"))
+    assert {r["partner"] for r in rows} == {str(world.regions["a"]["partner"].pk)}
+
+
+def test_xlsx_export_opens_as_a_workbook(client, world):
+    client.force_login(world.users["auditor"])
+    response = export(client, "/admin/partners/partner/", fmt="xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert sorted(names) == ["Partner A", "Partner B"]
+
+
+def test_token_export_leaves_the_hash_out(client, world):
+    client.force_login(world.users["lt"])
+    rows = csv_rows(export(client, "/admin/ipp/infrastructuretoken/"))
+    assert rows and "key_hash" not in rows[0]
+
+
+def test_auditor_exports_history_of_the_filtered_rows(client, world):
+    client.force_login(world.users["auditor"])
+    response = client.get("/admin/licensing/license/export-history/?state__exact=active")
+    rows = csv_rows(response)
+    active_ids = set(License.objects.filter(state="active").values_list("pk", flat=True))
+    assert {int(r["id"]) for r in rows} == active_ids
+    assert {"history_user", "history_change_reason", "history_date"} <= set(rows[0])
+    assert "provisioned" in {r["history_change_reason"] for r in rows}
+    assert "activation_code" not in rows[0]
+    xlsx = client.get("/admin/licensing/license/export-history/?format=xlsx")
+    assert openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.max_row > len(rows)
+
+
+def test_history_export_follows_the_region_scope(client, world):
+    client.force_login(world.users["cm_a"])
+    rows = csv_rows(client.get("/admin/partners/partner/export-history/"))
+    assert {r["name"] for r in rows} == {"Partner A"}
+
+
+def test_export_needs_the_view_permission(client, world):
+    client.force_login(world.users["cm_a"])  # no permission on deployment checks
+    assert client.get("/admin/ipp/deploymentcheck/export/").status_code == 403
+    assert client.get("/admin/ipp/deploymentcheck/export-history/").status_code == 403
+
+
+def test_license_export_as_xlsx_keeps_dates_readable(client, world):
+    client.force_login(world.users["lt"])
+    response = export(client, "/admin/licensing/license/", fmt="xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    headers = [cell.value for cell in sheet[1]]
+    assert "approved_at" in headers and "activation_code" not in headers
+    assert sheet.max_row == License.objects.count() + 1
