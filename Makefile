@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint check migrate seed clean
+.PHONY: run test e2e lint check migrate seed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: $(VENV)/.installed-dev
 ## test: the whole test suite (SQLite by default; set DATABASE_URL for PostgreSQL)
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## e2e: only the browser test (Debian's Chromium: apt-get install chromium); screenshots in
+## E2E_ARTIFACTS (default var/e2e-artifacts/)
+e2e: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
 ## lint: ruff, Django's system checks and the migrations check
 lint: $(VENV)/.installed-dev

@@ -2,12 +2,20 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from licensing.admin_views import mail_preview
+
 admin.site.site_header = "Partner licensing desk"
 admin.site.site_title = "Licensing desk"
 admin.site.index_title = "Partners, licenses and policies"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Before admin/: its catch-all "<object_id>/" would answer this path with a redirect.
+    path(
+        "admin/licensing/license/<int:pk>/preview/<str:kind>/",
+        admin.site.admin_view(mail_preview),
+        name="license_mail_preview",
+    ),
     path("admin/", admin.site.urls),
     path("portal/", include("licensing.urls")),
     path("api/ipp/", include("ipp.urls")),

@@ -26,7 +26,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def roles(self, create, extracted, **kwargs):
         if create and extracted:
             self.groups.set(Group.objects.filter(name__in=extracted))
-            self.save()
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        # The password is set by a post-generation hook: save it (factory_boy no longer does).
+        if create:
+            instance.save()
 
 
 class RegionFactory(factory.django.DjangoModelFactory):

@@ -4,8 +4,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from import_export.formats.base_formats import CSV, XLSX
 from celery.schedules import crontab
+from import_export.formats.base_formats import CSV, XLSX
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 

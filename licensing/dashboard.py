@@ -1,0 +1,259 @@
+"""The admin index as a daily tool: what waits, for whom, each number a link to its list.
+
+Every number is counted on the queryset the changelist it links to shows this user (the
+model admin's own `get_queryset`, so the region scope of channel managers and the solution
+architect's assignment apply), narrowed by the same filter the link's query string applies:
+a number on the dashboard is always the row count of the list it opens. A card is shown
+only to users who may view its model. The number of queries does not grow with the data:
+counts are COUNT queries, and the few rows listed are fetched with what they display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
+from django.db.models import Count, Model, Q, QuerySet
+from django.urls import reverse
+
+from ipp.choices import PermissionState
+from ipp.models import DeploymentPermission
+from partners.models import Partner
+from partners.services import standing, today
+
+from . import charts
+from .calendar import business_days_between
+from .choices import ExtensionState, LicenseState
+from .models import Extension, License, NightlyRun
+
+EXPIRY_WINDOWS = (30, 60, 90)
+LISTED = 5  # rows listed under a card: the top of the list it links to
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number and the changelist (with its query string) whose rows it counts."""
+
+    count: int
+    url: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """A row listed under a card, e.g. an overdue license and how late it is."""
+
+    label: str
+    url: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Card:
+    key: str
+    title: str
+    figures: list[Figure]
+    help: str = ""
+    items: list[Item] = field(default_factory=list)
+    # "attention" when the count asks for work, "alarm" for work already late.
+    tone: str = "attention"
+
+    @property
+    def needs_attention(self) -> bool:
+        return any(figure.count for figure in self.figures)
+
+
+def visible(request, model: type[Model]) -> QuerySet | None:
+    """The rows of `model` the user's changelist shows, or None without view permission."""
+    try:
+        model_admin = admin.site.get_model_admin(model)
+    except NotRegistered:
+        return None
+    if not model_admin.has_view_or_change_permission(request):
+        return None
+    # The admin's ordering is for the list; counts and groupings need none.
+    return model_admin.get_queryset(request).order_by()
+
+
+def changelist_url(model: type[Model], **params) -> str:
+    meta = model._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def ending_between(start: date, end: date) -> dict[str, str]:
+    """Changelist parameters of active licenses whose last day is in [start, end]."""
+    return {
+        "state__exact": LicenseState.ACTIVE,
+        # The date-range filter's own parameters, so its sidebar shows the dates.
+        "ends_on__range__gte": start.isoformat(),
+        "ends_on__range__lte": end.isoformat(),
+    }
+
+
+def bar_url(kind: str, start: date, end: date) -> str:
+    """The licenses behind one segment of the expiry chart."""
+    return changelist_url(License, **ending_between(start, end), policy__kind__exact=kind)
+
+
+def overdue_item(lic: License, day: date) -> Item:
+    # Business days as the deadline counts them: the partner country's holidays skipped.
+    late = business_days_between(lic.provisioning_due_on, day, lic.partner.country.code)
+    return Item(
+        str(lic),
+        reverse("admin:licensing_license_change", args=[lic.pk]),
+        f"{late} business day(s) late · due {lic.provisioning_due_on:%Y-%m-%d}",
+    )
+
+
+def license_cards(licenses: QuerySet, day: date) -> list[Card]:
+    cards = [
+        Card(
+            "license-requests",
+            "License requests waiting",
+            [
+                Figure(
+                    licenses.filter(state=LicenseState.REQUESTED).count(),
+                    changelist_url(License, state__exact=LicenseState.REQUESTED),
+                )
+            ],
+            help="Requested, waiting for the licensing team's approval or refusal.",
+        )
+    ]
+
+    overdue = licenses.provisioning_overdue(day)
+    top = overdue.select_related("policy", "partner").order_by("provisioning_due_on", "pk")
+    cards.append(
+        Card(
+            "provisioning-overdue",
+            "Provisioning overdue",
+            [Figure(overdue.count(), changelist_url(License, provisioning="overdue"))],
+            help="Approved, not provisioned by the deadline (the policy's business days).",
+            items=[overdue_item(lic, day) for lic in top[:LISTED]],
+            tone="alarm",
+        )
+    )
+
+    # The three windows in one query: a count each, filtered like its link's query string.
+    ending = licenses.filter(state=LicenseState.ACTIVE, ends_on__gte=day).aggregate(
+        **{
+            f"within_{n}": Count("pk", filter=Q(ends_on__lte=day + timedelta(days=n)))
+            for n in EXPIRY_WINDOWS
+        }
+    )
+    cards.append(
+        Card(
+            "expiring",
+            "Active licenses ending within",
+            [
+                Figure(
+                    ending[f"within_{n}"],
+                    changelist_url(License, **ending_between(day, day + timedelta(days=n))),
+                    f"{n} days",
+                )
+                for n in EXPIRY_WINDOWS
+            ],
+            help="Renewals or expirations due: Demo and Internal licenses renew when the "
+            "partner is in good standing, trials expire.",
+            tone="info",
+        )
+    )
+
+    cards.append(
+        Card(
+            "trials-awaiting-conversion",
+            "Trials awaiting conversion",
+            [
+                Figure(
+                    licenses.awaiting_conversion().count(),
+                    changelist_url(License, conversion="awaiting"),
+                )
+            ],
+            help="Deal won: the solution architect's technical validation is due.",
+        )
+    )
+    return cards
+
+
+def partner_card(partners: QuerySet, day: date) -> Card:
+    failing = partners.not_in_good_standing(day)
+    listed = failing.with_standing_data().order_by("name", "pk")[:LISTED]
+    return Card(
+        "partners-not-in-good-standing",
+        "Partners not in good standing",
+        [Figure(failing.count(), changelist_url(Partner, good_standing="no"))],
+        help="Their licenses will not renew and they may not get an Internal license.",
+        items=[
+            Item(
+                partner.name,
+                reverse("admin:partners_partner_change", args=[partner.pk]),
+                "; ".join(standing(partner, on=day).reasons),
+            )
+            for partner in listed
+        ],
+    )
+
+
+def dashboard(request) -> dict:
+    """Cards, the expiry chart and the last nightly run, as this user may see them."""
+    day = today()
+    cards: list[Card] = []
+    chart = None
+
+    licenses = visible(request, License)
+    if licenses is not None:
+        cards += license_cards(licenses, day)
+        chart = charts.expiry_chart(licenses, start=day, link=bar_url)
+
+    extensions = visible(request, Extension)
+    if extensions is not None:
+        cards.append(
+            Card(
+                "extension-requests",
+                "Extension requests waiting",
+                [
+                    Figure(
+                        extensions.filter(state=ExtensionState.REQUESTED).count(),
+                        changelist_url(Extension, state__exact=ExtensionState.REQUESTED),
+                    )
+                ],
+                help="Demo and Internal license extensions waiting for the licensing team.",
+            )
+        )
+
+    permissions = visible(request, DeploymentPermission)
+    if permissions is not None:
+        cards.append(
+            Card(
+                "ipp-permission-requests",
+                "IPP permission requests waiting",
+                [
+                    Figure(
+                        permissions.filter(state=PermissionState.REQUESTED).count(),
+                        changelist_url(
+                            DeploymentPermission, state__exact=PermissionState.REQUESTED
+                        ),
+                    )
+                ],
+                help="Deployment permissions asked for, not yet granted or refused.",
+            )
+        )
+
+    partners = visible(request, Partner)
+    if partners is not None:
+        cards.append(partner_card(partners, day))
+
+    nightly = None
+    runs = visible(request, NightlyRun)
+    if runs is not None:
+        last = runs.order_by("-started_at", "-pk").first()
+        nightly = {
+            "run": last,
+            "url": changelist_url(NightlyRun),
+            "done": {k.replace("_", " "): v for k, v in (last.counts if last else {}).items() if v},
+        }
+
+    return {"today": day, "cards": cards, "chart": chart, "nightly": nightly}
