@@ -821,7 +821,7 @@ class ExtensionAdmin(RegionScopedAdmin):
 
 @admin.register(NightlyRun)
 class NightlyRunAdmin(ReadOnlyMixin, AuditedAdmin):
-    list_display = ["day", "status_badge", "started_at", "took", "summary"]
+    list_display = ["day", "part", "status_badge", "started_at", "took", "summary"]
     list_filter = ["status", ("day", DateRangeFilterBuilder())]
     date_hierarchy = "day"
     show_full_result_count = False

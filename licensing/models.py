@@ -441,6 +441,9 @@ class NightlyRun(models.Model):
     """One run of the nightly jobs: for which day, how long, and what it did."""
 
     day = models.DateField(db_index=True)
+    part = models.CharField(
+        max_length=20, blank=True, help_text="A chunk of a split run, or its global steps."
+    )
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices)

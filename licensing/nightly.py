@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
+from django.db.models.functions import Mod
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -76,13 +77,34 @@ def system_user():
 
 
 def run_nightly(
-    *, today: date | None = None, progress: Callable[[str], None] | None = None
+    *,
+    today: date | None = None,
+    progress: Callable[[str], None] | None = None,
+    chunk: tuple[int, int] | None = None,
 ) -> dict:
-    """Run every nightly step for `today` (default: today, UTC); return counts by action."""
-    day = today or utc_today()
+    """Run the nightly steps for `today` (default: today, UTC); return counts by action.
+
+    With `chunk=(i, k)` only the license steps run, on the licenses whose id % k == i:
+    k workers share one night (see tasks.run_nightly), and `run_global` then does the
+    partner and report steps once. Each license's steps stay in order within its chunk,
+    so the night ends the same as in one process.
+    """
+    steps = LICENSE_STEPS if chunk else STEPS
+    return _run(today or utc_today(), steps, progress, chunk=chunk)
+
+
+def run_global(*, today: date | None = None, progress=None) -> dict:
+    """The steps that look at the whole night's result: former partners, upgrade report."""
+    return _run(today or utc_today(), GLOBAL_STEPS, progress, part="global")
+
+
+def _run(day: date, steps, progress, chunk=None, part="") -> dict:
     say = progress or (lambda message: None)
-    run = NightlyRun.objects.create(day=day, started_at=timezone.now(), status=RunStatus.RUNNING)
-    lock = f"nightly-run:{day.isoformat()}"
+    part = part or (f"chunk {chunk[0] + 1}/{chunk[1]}" if chunk else "")
+    run = NightlyRun.objects.create(
+        day=day, part=part, started_at=timezone.now(), status=RunStatus.RUNNING
+    )
+    lock = f"nightly-run:{day.isoformat()}:{part or 'all'}"
     # A second beat or worker on the same day waits its turn: it finds the lock taken and
     # records a skipped run (the first one's work is idempotent anyway).
     if not cache.add(lock, run.pk, timeout=LOCK_SECONDS):
@@ -90,9 +112,9 @@ def run_nightly(
         say(f"another run for {day} holds the lock: skipped")
         return {"skipped": 1}
     counts: Counter = Counter(dict.fromkeys(ACTIONS, 0))
-    context = Context(day=day, counts=counts, user=system_user(), say=say)
+    context = Context(day=day, counts=counts, user=system_user(), say=say, chunk=chunk)
     try:
-        for step in STEPS:
+        for step in steps:
             started = time.monotonic()
             step(context)
             say(f"{step.__name__.replace('_', ' ')}: done in {time.monotonic() - started:.2f}s")
@@ -113,8 +135,16 @@ def _finish(run: NightlyRun, status: str, counts, error: str = "") -> None:
 
 
 class Context:
-    def __init__(self, *, day, counts, user, say):
+    def __init__(self, *, day, counts, user, say, chunk=None):
         self.day, self.counts, self.user, self.say = day, counts, user, say
+        self.chunk = chunk
+
+    def mine(self, queryset):
+        """The licenses of this chunk (all of them when the run is not split)."""
+        if not self.chunk:
+            return queryset
+        index, chunks = self.chunk
+        return queryset.alias(_bucket=Mod("id", chunks)).filter(_bucket=index)
 
     def save(self, objects: list, fields: list[str], model=License) -> None:
         """Bulk update with one history row each, authored by the system user; each
@@ -155,8 +185,10 @@ def _partners(licenses) -> dict[int, Partner]:
 
 
 def renew_or_expire(ctx: Context) -> None:
-    due = License.objects.filter(
-        policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+    due = ctx.mine(
+        License.objects.filter(
+            policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+        )
     ).select_related("policy")
     for batch in _batches(due):
         partners = _partners(batch)
@@ -187,7 +219,7 @@ def reactivate_within_grace(ctx: Context) -> None:
     while True:
         with transaction.atomic():
             batch = list(
-                License.objects.select_for_update(of=("self",))
+                ctx.mine(License.objects.select_for_update(of=("self",)))
                 .filter(
                     policy__kind__in=PARTNER_PROGRAM,
                     state=LicenseState.EXPIRED,
@@ -218,8 +250,10 @@ def reactivate_within_grace(ctx: Context) -> None:
 
 
 def expire_trials(ctx: Context) -> None:
-    due = License.objects.filter(
-        policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+    due = ctx.mine(
+        License.objects.filter(
+            policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+        )
     )
     for batch in _batches(due):
         for lic in batch:
@@ -234,10 +268,12 @@ def expire_trials(ctx: Context) -> None:
 
 def cancel_after_grace(ctx: Context) -> None:
     for policy in LicensePolicy.objects.all():
-        due = License.objects.filter(
-            policy=policy,
-            state=LicenseState.EXPIRED,
-            expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
+        due = ctx.mine(
+            License.objects.filter(
+                policy=policy,
+                state=LicenseState.EXPIRED,
+                expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
+            )
         )
         for batch in _batches(due):
             for lic in batch:
@@ -298,11 +334,13 @@ def send_reminders(ctx: Context) -> None:
         if not offsets:
             continue
         due = (
-            License.objects.filter(
-                policy=policy,
-                state=LicenseState.ACTIVE,
-                ends_on__gte=ctx.day,
-                ends_on__lte=ctx.day + timedelta(days=max(offsets)),
+            ctx.mine(
+                License.objects.filter(
+                    policy=policy,
+                    state=LicenseState.ACTIVE,
+                    ends_on__gte=ctx.day,
+                    ends_on__lte=ctx.day + timedelta(days=max(offsets)),
+                )
             )
             .select_related(
                 "policy",
@@ -342,10 +380,12 @@ def send_reminders(ctx: Context) -> None:
 
 
 def flag_overdue_provisioning(ctx: Context) -> None:
-    due = License.objects.filter(
-        state=LicenseState.APPROVED,
-        provisioning_due_on__lt=ctx.day,
-        provisioning_overdue_since__isnull=True,
+    due = ctx.mine(
+        License.objects.filter(
+            state=LicenseState.APPROVED,
+            provisioning_due_on__lt=ctx.day,
+            provisioning_overdue_since__isnull=True,
+        )
     )
     for batch in _batches(due):
         for lic in batch:
@@ -396,13 +436,15 @@ def report_upgrades(ctx: Context) -> None:
             )
 
 
-STEPS = [
+# Steps that handle each license on its own: they may run split across workers.
+LICENSE_STEPS = [
     renew_or_expire,
     reactivate_within_grace,
     expire_trials,
     cancel_after_grace,
-    mark_former_partners,
     send_reminders,
     flag_overdue_provisioning,
-    report_upgrades,
 ]
+# Steps over the whole night's result, run once after the license steps.
+GLOBAL_STEPS = [mark_former_partners, report_upgrades]
+STEPS = LICENSE_STEPS + GLOBAL_STEPS

@@ -6,7 +6,11 @@ import smtplib
 from datetime import date
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError
+
+from partners.services import today
 
 from . import notifications
 from .models import License
@@ -35,8 +39,39 @@ def deliver_notification(notification_id: int) -> bool:
 
 
 @shared_task(**RETRY)
-def run_nightly(day: str | None = None) -> dict:
-    """The beat schedule's nightly task; `day` (ISO date) defaults to today, UTC."""
+def run_nightly(day: str | None = None, chunks: int | None = None) -> dict:
+    """The beat schedule's nightly task; `day` (ISO date) defaults to today, UTC.
+
+    With NIGHTLY_CHUNKS (or `chunks`) above 1 it only fans the night out: one task per
+    chunk of licenses, and the last chunk to finish runs the global steps.
+    """
     from . import nightly
 
-    return nightly.run_nightly(today=date.fromisoformat(day) if day else None)
+    on = date.fromisoformat(day) if day else today()
+    chunks = chunks or settings.NIGHTLY_CHUNKS
+    if chunks <= 1:
+        return nightly.run_nightly(today=on)
+    # The countdown lives in the shared cache (Redis in production): decr is atomic.
+    cache.set(_countdown(on), chunks, timeout=nightly.LOCK_SECONDS * 4)
+    for index in range(chunks):
+        run_nightly_chunk.delay(on.isoformat(), index, chunks)
+    return {"chunks": chunks}
+
+
+@shared_task(**RETRY)
+def run_nightly_chunk(day: str, index: int, chunks: int) -> dict:
+    from . import nightly
+
+    on = date.fromisoformat(day)
+    counts = nightly.run_nightly(today=on, chunk=(index, chunks))
+    try:
+        remaining = cache.decr(_countdown(on))
+    except ValueError:  # the countdown expired: run the global steps anyway (idempotent)
+        remaining = 0
+    if remaining <= 0:
+        nightly.run_global(today=on)
+    return counts
+
+
+def _countdown(on: date) -> str:
+    return f"nightly-fanout:{on.isoformat()}"

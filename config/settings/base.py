@@ -119,6 +119,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # The one beat schedule: the nightly run at NIGHTLY_RUN_HOUR:NIGHTLY_RUN_MINUTE, UTC.
 NIGHTLY_RUN_HOUR = env.int("NIGHTLY_RUN_HOUR", default=2)
 NIGHTLY_RUN_MINUTE = env.int("NIGHTLY_RUN_MINUTE", default=0)
+# Split the nightly run's license work into this many tasks, for as many workers.
+NIGHTLY_CHUNKS = env.int("NIGHTLY_CHUNKS", default=1)
 CELERY_BEAT_SCHEDULE = {
     "nightly-run": {
         "task": "licensing.tasks.run_nightly",

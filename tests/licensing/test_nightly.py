@@ -12,6 +12,7 @@ from licensing import nightly, notifications, services
 from licensing.choices import LicenseState, RunStatus
 from licensing.models import License, NightlyRun, Notification
 from partners.choices import PartnerStatus
+from partners.models import Partner
 from tests.factories import (
     TODAY,
     IncidentFactory,
@@ -300,7 +301,7 @@ def test_a_run_that_crashed_halfway_finishes_the_rest_when_run_again(
 def test_a_second_run_for_the_same_day_is_skipped_while_the_first_holds_the_lock(demo):
     from django.core.cache import cache
 
-    cache.add(f"nightly-run:{TODAY}", "held by another worker", timeout=60)
+    cache.add(f"nightly-run:{TODAY}:all", "held by another worker", timeout=60)
     assert run(TODAY) == {"skipped": 1}
     assert NightlyRun.objects.get().status == RunStatus.SKIPPED
 
@@ -361,3 +362,74 @@ def test_notifications_deliver_is_idempotent(demo):
     assert all(notifications.deliver(pk) for pk in ids)
     assert not any(notifications.deliver(pk) for pk in ids)
     assert len(mail.outbox) == len(ids)
+
+
+# --- split across workers ----------------------------------------------------------------
+
+
+def night_result():
+    """What a night leaves behind, free of timestamps and of how the work was split."""
+    alerted = sorted(
+        pk
+        for params in Notification.objects.filter(kind="overdue_alert").values_list(
+            "params", flat=True
+        )
+        for pk in params["license_ids"]
+    )
+    return (
+        sorted(
+            License.objects.values_list(
+                "pk", "state", "ends_on", "expired_on", "cancelled_on", "provisioning_overdue_since"
+            )
+        ),
+        sorted(License.history.values_list("id", "history_change_reason")),
+        sorted(Notification.objects.exclude(kind="overdue_alert").values_list("key", flat=True)),
+        alerted,
+        sorted(Partner.objects.values_list("pk", "status")),
+    )
+
+
+def test_a_night_split_in_chunks_ends_exactly_like_one_run(
+    partner, channel_manager, licensing_user, architect, region, release
+):
+    from django.db import transaction
+
+    from tests.factories import partner_ready_for_licenses
+
+    for i in range(9):
+        other = partner_ready_for_licenses(region=region, name=f"Chunk partner {i}")
+        provisioned(other, channel_manager, licensing_user, hosting="on_premises")
+        if i % 3 == 0:
+            next_term(other, other.renewal_date(TODAY))  # some renew, the others expire
+        if i % 4 == 0:
+            lic = services.request_license(partner=other, kind="DL", by=channel_manager, on=TODAY)
+            services.approve(lic, by=licensing_user, on=TODAY)  # left late
+        opportunity = OpportunityFactory(partner=other, solution_architect=architect)
+        provisioned(other, architect, licensing_user, "TL", opportunity=opportunity)
+    day = partner.renewal_date(TODAY) + timedelta(days=40)  # everything falls due at once
+
+    with transaction.atomic():
+        run(day)
+        whole = night_result()
+        transaction.set_rollback(True)
+    for index in range(3):
+        nightly.run_nightly(today=day, chunk=(index, 3))
+    nightly.run_global(today=day)
+    assert night_result() == whole
+    assert whole[0] and any(state == "cancelled" for _, state, *_ in whole[0])
+    parts = sorted(NightlyRun.objects.values_list("part", flat=True))
+    assert parts == ["chunk 1/3", "chunk 2/3", "chunk 3/3", "global"]
+
+
+def test_the_nightly_task_fans_out_and_the_last_chunk_runs_the_global_steps(
+    demo, settings, django_capture_on_commit_callbacks
+):
+    from licensing import tasks
+
+    day = demo.ends_on + timedelta(days=40)
+    result = tasks.run_nightly.delay(day.isoformat(), chunks=4).get()  # eager in tests
+    assert result == {"chunks": 4}
+    parts = sorted(NightlyRun.objects.filter(day=day).values_list("part", flat=True))
+    assert parts == ["chunk 1/4", "chunk 2/4", "chunk 3/4", "chunk 4/4", "global"]
+    demo.refresh_from_db()
+    assert demo.state == LicenseState.CANCELLED
