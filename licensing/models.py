@@ -225,19 +225,25 @@ class Environment(models.Model):
         return f"{self.name} ({self.infrastructure.name})"
 
 
+def awaiting_conversion_q() -> Q:
+    """Active trials whose deal is won: waiting for the architect's validation."""
+    return Q(policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, opportunity__status="won")
+
+
+def provisioning_overdue_q(on: date) -> Q:
+    """Approved but not provisioned after the deadline day."""
+    return Q(state=LicenseState.APPROVED, provisioning_due_on__lt=on)
+
+
 class LicenseQuerySet(models.QuerySet):
     def live(self) -> LicenseQuerySet:
         return self.filter(state__in=LIVE_STATES)
 
     def awaiting_conversion(self) -> LicenseQuerySet:
-        """Active trials whose deal is won: waiting for the architect's validation."""
-        return self.filter(
-            policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, opportunity__status="won"
-        )
+        return self.filter(awaiting_conversion_q())
 
     def provisioning_overdue(self, on: date) -> LicenseQuerySet:
-        """Approved but not provisioned after the deadline day."""
-        return self.filter(state=LicenseState.APPROVED, provisioning_due_on__lt=on)
+        return self.filter(provisioning_overdue_q(on))
 
 
 class License(models.Model):
