@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, When
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -16,7 +16,13 @@ from rangefilter.filters import DateRangeFilterBuilder, DateTimeRangeFilterBuild
 
 from licensing.forms import ReasonForm
 from licensing.models import Infrastructure
-from partners.admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, badge
+from partners.admin_tools import (
+    AuditedAdmin,
+    ReadOnlyMixin,
+    RegionScopedAdmin,
+    TransitionsMixin,
+    badge,
+)
 from partners.models import Contact
 from partners.scoping import is_channel_manager, is_licensing_team, scope
 
@@ -269,7 +275,7 @@ class ConsentFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeploymentPermission)
-class DeploymentPermissionAdmin(RegionScopedAdmin):
+class DeploymentPermissionAdmin(TransitionsMixin, RegionScopedAdmin):
     """The licensing team's queue: requests with consent first, then those waiting for it."""
 
     region_path = "source__owner_partner__region"
@@ -396,74 +402,39 @@ class DeploymentPermissionAdmin(RegionScopedAdmin):
     def save_related(self, request, form, formsets, change):
         """The service set the applications; the form must not set them again."""
 
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/transition/<str:name>/",
-                self.admin_site.admin_view(self.transition_view),
-                name="ipp_deploymentpermission_transition",
-            ),
-            *super().get_urls(),
-        ]
+    transition_names = frozenset(TRANSITIONS)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        permission = self.get_object(request, object_id)
-        transitions = available_transitions(permission, request.user) if permission else []
+    def transitions_for(self, permission, user):
+        return available_transitions(permission, user)
+
+    def run_transition(self, name, permission, user, data):
+        return run_transition(name, permission, user, data)
+
+    def transition_message(self, permission, name):
+        state = permission.get_state_display().lower()
+        return f"{permission}: {TRANSITIONS[name].label.lower()} done ({state})."
+
+    def transition_context(self, request, permission, transitions):
         contacts = []
         if CONSENT in transitions and permission.source.owner_partner_id:
             contacts = Contact.objects.filter(partner_id=permission.source.owner_partner_id)
-        extra_context = {
-            **(extra_context or {}),
-            "transitions": transitions,
-            "contacts": contacts,
-            "grant_form": GrantForm(),
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            "show_delete": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+        return {"contacts": contacts, "grant_form": GrantForm()}
 
     def transition_view(self, request, object_id, name):
-        if request.method != "POST" or name not in TRANSITIONS:
-            return HttpResponseNotAllowed(["POST"])
         permission = self.get_object(request, object_id)
-        if permission is None:
-            raise Http404("No such deployment permission.")
-        if not self.has_change_permission(request, permission):
+        if permission is not None and not self.has_change_permission(request, permission):
             raise PermissionDenied
-        change_url = reverse("admin:ipp_deploymentpermission_change", args=[permission.pk])
-        try:
-            run_transition(name, permission, request.user, request.POST)
-        except ValidationError as error:
-            for message in error.messages:
-                self.message_user(request, message, messages.ERROR)
-            return HttpResponseRedirect(change_url)
-        permission.refresh_from_db()
-        self.message_user(
-            request,
-            f"{permission}: {TRANSITIONS[name].label.lower()} done "
-            f"({permission.get_state_display().lower()}).",
-            messages.SUCCESS,
-        )
-        return HttpResponseRedirect(change_url)
+        return super().transition_view(request, object_id, name)
 
     # --- Actions ---
 
     def _bulk(self, request, queryset, name, data) -> None:
-        done = 0
-        for permission in queryset:
-            try:
-                run_transition(name, permission, request.user, data)
-            except ValidationError as error:
-                self.message_user(
-                    request, f"{permission}: {' '.join(error.messages)}", messages.ERROR
-                )
-            else:
-                done += 1
+        done = self.run_on_each(request, queryset, name, data)
         if done:
             label = TRANSITIONS[name].label.lower()
-            self.message_user(request, f"{done} permission(s): {label} done.", messages.SUCCESS)
+            self.message_user(
+                request, f"{len(done)} permission(s): {label} done.", messages.SUCCESS
+            )
 
     def _with_form(self, request, queryset, name, action):
         transition = TRANSITIONS[name]

@@ -7,9 +7,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, F, Q, Subquery, When
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rangefilter.filters import DateRangeFilterBuilder, DateTimeRangeFilterBuilder
 
@@ -18,6 +17,7 @@ from partners.admin_tools import (
     ReadOnlyMixin,
     RegionScopedAdmin,
     ScopedChoicesMixin,
+    TransitionsMixin,
     ask_reason,
     badge,
 )
@@ -186,7 +186,8 @@ def available_transitions(lic: License, user) -> list[Transition]:
     return found
 
 
-def run_transition(name: str, lic: License, user, reason: str = "") -> License:
+def run_transition(name: str, lic: License, user, data) -> License:
+    reason = data.get("reason", "")
     if name == "approve":
         return services.approve(lic, by=user)
     if name == "refuse":
@@ -276,7 +277,7 @@ class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(License)
-class LicenseAdmin(RegionScopedAdmin):
+class LicenseAdmin(TransitionsMixin, RegionScopedAdmin):
     region_path = "partner__region"
     architect_path = "opportunity__solution_architect"
     list_display = [
@@ -407,46 +408,18 @@ class LicenseAdmin(RegionScopedAdmin):
         obj.licensee_name = created.licensee_name
         obj._state.adding = False
 
-    def get_urls(self):
-        urls = super().get_urls()
-        return [
-            path(
-                "<path:object_id>/transition/<str:name>/",
-                self.admin_site.admin_view(self.transition_view),
-                name="licensing_license_transition",
-            ),
-            *urls,
-        ]
+    transition_names = frozenset(TRANSITIONS)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        lic = self.get_object(request, object_id)
-        extra_context = {
-            **(extra_context or {}),
-            "transitions": available_transitions(lic, request.user) if lic else [],
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            "show_delete": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def transitions_for(self, lic, user):
+        return available_transitions(lic, user)
 
-    def transition_view(self, request, object_id, name):
-        if request.method != "POST" or name not in TRANSITIONS:
-            return HttpResponseNotAllowed(["POST"])
-        lic = self.get_object(request, object_id)
-        if lic is None:
-            raise Http404("No such license.")
-        change_url = reverse("admin:licensing_license_change", args=[lic.pk])
-        try:
-            lic = run_transition(name, lic, request.user, request.POST.get("reason", ""))
-        except ValidationError as error:
-            for message in error.messages:
-                self.message_user(request, message, messages.ERROR)
-            return HttpResponseRedirect(change_url)
+    def run_transition(self, name, lic, user, data):
+        return run_transition(name, lic, user, data)
+
+    def transition_done(self, request, lic, name):
         if name == "provision":
             return self.show_activation_codes(request, [lic])
-        self.message_user(request, f"{lic}: {lic.get_state_display().lower()}.", messages.SUCCESS)
-        return HttpResponseRedirect(change_url)
+        return None
 
     def show_activation_codes(self, request, licenses):
         """The one time an activation code is shown: in this response, nowhere else."""
@@ -461,13 +434,7 @@ class LicenseAdmin(RegionScopedAdmin):
         return response
 
     def _bulk(self, request, queryset, name, reason=""):
-        done, failed = [], 0
-        for lic in queryset:
-            try:
-                done.append(run_transition(name, lic, request.user, reason))
-            except ValidationError as error:
-                failed += 1
-                self.message_user(request, f"{lic}: {' '.join(error.messages)}", messages.ERROR)
+        done = self.run_on_each(request, queryset, name, {"reason": reason})
         if done and name != "provision":
             self.message_user(request, f"{len(done)} license(s): {name} done.", messages.SUCCESS)
         return done
