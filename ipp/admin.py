@@ -543,7 +543,6 @@ class DeploymentCheckAdmin(ReadOnlyMixin, AuditedAdmin):
     list_select_related = ["application", "target"]
     list_filter = [
         "allowed",
-        ("target", admin.RelatedOnlyFieldListFilter),
         "status_code",
         ("at", DateTimeRangeFilterBuilder()),
     ]

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, Q, Subquery, When
+from django.db.models import Q, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -26,7 +26,7 @@ from partners.services import today
 
 from . import services
 from .calendar import business_days_between
-from .choices import LIVE_STATES, ExtensionState, Hosting, LicenseKind, LicenseState
+from .choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
 from .models import (
     Environment,
     Extension,
@@ -37,6 +37,8 @@ from .models import (
     Notification,
     PlatformRelease,
     RegistrationAttempt,
+    extension_queue_order,
+    license_queue_order,
 )
 
 
@@ -359,14 +361,8 @@ class LicenseAdmin(TransitionsMixin, RegionScopedAdmin):
     ]
 
     def get_ordering(self, request):
-        # Work waiting for the licensing team first: requests, then approvals by deadline.
-        # An expression, not an annotation, so that foreign-key choices can use it too.
-        queue = Case(
-            When(state=LicenseState.REQUESTED, then=0),
-            When(state=LicenseState.APPROVED, then=1),
-            default=2,
-        )
-        return [queue.asc(), F("provisioning_due_on").asc(nulls_last=True), "-id"]
+        # Expressions, not an annotation, so that foreign-key choices can use them too.
+        return license_queue_order()
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -714,8 +710,7 @@ class ExtensionAdmin(RegionScopedAdmin):
     show_full_result_count = False
 
     def get_ordering(self, request):
-        waiting_first = Case(When(state=ExtensionState.REQUESTED, then=0), default=1)
-        return [waiting_first.asc(), "-requested_on", "-id"]
+        return extension_queue_order()
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -225,6 +225,22 @@ class Environment(models.Model):
         return f"{self.name} ({self.infrastructure.name})"
 
 
+def license_queue_order() -> list:
+    """The licensing team's work order: requests, then approvals by deadline, then the
+    rest, newest first. The admin orders by it and an index of the same expressions
+    serves it, so the first page of 200,000 licenses needs no sort."""
+    queue = models.Case(
+        models.When(state=LicenseState.REQUESTED, then=models.Value(0)),
+        models.When(state=LicenseState.APPROVED, then=models.Value(1)),
+        default=models.Value(2),
+    )
+    return [
+        queue.asc(),
+        models.F("provisioning_due_on").asc(),
+        models.F("id").desc(),
+    ]
+
+
 def awaiting_conversion_q() -> Q:
     """Active trials whose deal is won: waiting for the architect's validation."""
     return Q(policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, opportunity__status="won")
@@ -325,6 +341,7 @@ class License(models.Model):
             models.Index(fields=["state", "provisioning_due_on"], name="license_state_due"),
             models.Index(fields=["state", "ends_on"], name="license_state_ends"),
             models.Index(fields=["partner", "state"], name="license_partner_state"),
+            models.Index(*license_queue_order(), name="license_queue"),
         ]
 
     def __str__(self) -> str:
@@ -397,6 +414,14 @@ class RegistrationAttempt(models.Model):
         return f"{self.get_outcome_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
+def extension_queue_order() -> list:
+    """Requests waiting first, newest first; an index of the same expressions serves it."""
+    waiting = models.Case(
+        models.When(state=ExtensionState.REQUESTED, then=models.Value(0)), default=models.Value(1)
+    )
+    return [waiting.asc(), models.F("requested_on").desc(), models.F("id").desc()]
+
+
 class Extension(models.Model):
     """A request to extend a license: the Extension Policy for DL/IL, the sales cycle for TL."""
 
@@ -429,6 +454,7 @@ class Extension(models.Model):
 
     class Meta:
         ordering = ["-requested_on", "-id"]
+        indexes = [models.Index(*extension_queue_order(), name="extension_queue")]
         constraints = [
             # One open request per license at a time.
             models.UniqueConstraint(
