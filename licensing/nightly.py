@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
@@ -28,7 +28,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.functions import Mod
 from django.utils import timezone
-from simple_history.utils import bulk_update_with_history
 
 from partners.choices import PartnerStatus
 from partners.models import Partner
@@ -49,6 +48,8 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+# Up to this many distinct sets of new values, one UPDATE each; beyond, bulk_update.
+GROUPED_UPDATES = 20
 # Long enough for a large run, short enough that a crashed worker's lock frees itself.
 LOCK_SECONDS = 30 * 60
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
@@ -147,11 +148,29 @@ class Context:
         return queryset.alias(_bucket=Mod("id", chunks)).filter(_bucket=index)
 
     def save(self, objects: list, fields: list[str], model=License) -> None:
-        """Bulk update with one history row each, authored by the system user; each
-        object's `_change_reason` says why."""
-        if objects:
-            bulk_update_with_history(
-                objects, model, fields, batch_size=BATCH, default_user=self.user
+        """Write the changed fields with one history row each, authored by the system
+        user; each object's `_change_reason` says why.
+
+        What bulk_update_with_history does, faster: a night's rows mostly share their new
+        values (expired the same day, cancelled the same day), so one UPDATE per distinct
+        set of values replaces a CASE per row; many distinct values fall back to
+        bulk_update. The history rows are written in the same transaction either way.
+        """
+        if not objects:
+            return
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for obj in objects:
+            groups[tuple(getattr(obj, name) for name in fields)].append(obj.pk)
+        with transaction.atomic(savepoint=False):
+            if len(groups) <= GROUPED_UPDATES:
+                for values, pks in groups.items():
+                    model._default_manager.filter(pk__in=pks).update(
+                        **dict(zip(fields, values, strict=True))
+                    )
+            else:
+                model._default_manager.bulk_update(objects, fields, batch_size=BATCH)
+            model.history.bulk_history_create(
+                objects, batch_size=BATCH, update=True, default_user=self.user
             )
 
     def mail_after_commit(self, rows: list[Notification]) -> int:
