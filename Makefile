@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e lint check migrate seed clean
+.PHONY: run test e2e lint check migrate seed clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(VENV)/.installed-dev
 ## E2E_ARTIFACTS (default var/e2e-artifacts/)
 e2e: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+## bench: admin and nightly-run benchmarks on PostgreSQL (own databases bench_*, seeded on the
+## first run, reused after); options in benchmarks/run.py, e.g. BENCH_ARGS="--only nightly"
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 ## lint: ruff, Django's system checks and the migrations check
 lint: $(VENV)/.installed-dev

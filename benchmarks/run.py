@@ -1,0 +1,785 @@
+"""Benchmarks of the admin and of the nightly run on PostgreSQL, at a small and a large size.
+
+    .venv/bin/python benchmarks/run.py [options]        (or: make bench [BENCH_ARGS="..."])
+
+Not part of the test suite. It uses its own PostgreSQL databases (never `licensing_desk*` or
+`test_*`), one per size, created when missing, migrated, and filled by
+`manage.py seed_scale`; a database whose scale data already has the wanted counts is reused,
+so a second run starts measuring at once.
+
+    small   200 partners,    2,000 licenses   the admin, size A
+    medium  2,000 partners,  20,000 licenses  the nightly run, size A
+    large   20,000 partners, 200,000 licenses the admin and the nightly run, size B
+
+Each database is brought to the steady state of a desk whose nightly run already ran for
+today (UTC): the run for today is executed once and committed, and its mails are marked
+delivered (as the worker would). The nightly databases get, through
+`seed_scale --due-on D --due N`, exactly N active licenses due on D = tomorrow, all of them
+ones the run expires (trials, and Demo/Internal licenses of partners not in good standing),
+so that the nightly run and the SQL baseline change the same rows.
+
+It prints ONE table (columns A = the smaller size, B = the larger one, B/A their ratio):
+- `admin`: every changelist of `admin.site._registry` (auth and axes left out) and the
+  admin index (the dashboard), as the licensing team (`scale.licensing`) and as a channel
+  manager of one region out of ten (`scale.cm.emea-south`): queries per request
+  (CaptureQueriesContext) and the median server time of --repeat requests with the Django
+  test Client (force_login), after one warm-up request; the note gives the page size and
+  the slowest query at size B.
+- `nightly`: `licensing.services.run_nightly(today=D)` with N due out of 20,000 (A) and
+  200,000 (B) licenses: median time of --nightly-repeat runs, queries (savepoints left
+  out: the run is measured inside a transaction that is rolled back, so each run starts
+  from the same data), tracemalloc peak (one extra run), the time and queries of each
+  step (each step function is wrapped with a timer in the benchmark process only); the
+  baseline: the same row changes as plain SQL (one UPDATE of the due licenses and one
+  INSERT … SELECT of their history rows), and nightly / baseline.
+- `explain`: EXPLAIN (no ANALYZE) of every distinct SELECT the nightly run sends to
+  licensing_license or a partners_* table, on both databases: executions and total time
+  per run in the A/B columns, the scans in the note; "SEQ SCAN ON LARGE TABLE" marks a
+  sequential scan of a table over --large-table rows, "PK-ORDER SCAN + FILTER" a walk of
+  the primary key that filters every row (ORDER BY id LIMIT n), a full scan in disguise;
+  the "as" column says whether the scans of large tables all use an index (at size B).
+
+Progress and the children's output go to stderr; stdout is the table, preceded by the sizes,
+the seeding times and the load average during each part (other work on the machine skews
+the times: compare runs made on a quiet machine).
+
+Options:
+  --pg URL              PostgreSQL server (default postgres://postgres@127.0.0.1:5432)
+  --db-prefix NAME      databases NAME_small, NAME_medium, NAME_large (default bench)
+  --small P:L           partners:licenses of the small database (default 200:2000)
+  --medium P:L          (default 2000:20000)
+  --large P:L           (default 20000:200000)
+  --due N               licenses due on the measured day (default 5000)
+  --day YYYY-MM-DD      the measured day D (default: tomorrow, UTC)
+  --repeat N            requests per admin page (default 7)
+  --nightly-repeat N    timed nightly runs and baseline runs per database (default 3)
+  --only admin|nightly  one part only (default both)
+  --reseed              drop (WITH FORCE: other sessions on them are ended) and re-create
+                        the databases first
+  --large-table ROWS    a table over this many rows is "large" (default 10000)
+  --json PATH           also write every measurement as JSON
+
+Internally the script runs itself as a child process per database and part (`--child`),
+with DATABASE_URL pointing at that database, mail to a dummy backend, Celery tasks to an
+in-memory broker that nothing consumes, and DEBUG off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+FORBIDDEN_PREFIXES = ("licensing_desk", "test_")
+SCALE_PREFIX = "Scale Partner "
+LICENSING_USER = "scale.licensing"
+CHANNEL_MANAGER = "scale.cm.emea-south"
+SKIPPED_APPS = {"auth", "axes"}
+
+
+def utc_today() -> date:
+    return datetime.now(tz=UTC).date()
+
+
+def size(value: str) -> tuple[int, int]:
+    partners, licenses = value.split(":")
+    return int(partners), int(licenses)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--db-prefix", default="bench")
+    parser.add_argument("--small", type=size, default=(200, 2000))
+    parser.add_argument("--medium", type=size, default=(2000, 20000))
+    parser.add_argument("--large", type=size, default=(20000, 200000))
+    parser.add_argument("--due", type=int, default=5000)
+    parser.add_argument("--day", type=date.fromisoformat, default=None)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--nightly-repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["admin", "nightly"], default=None)
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--large-table", type=int, default=10000)
+    parser.add_argument("--json", default=None)
+    # Internal: one part on one database, in a child process.
+    parser.add_argument("--child", choices=["prepare", "admin", "nightly"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=size, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# --- parent: databases, children, the table -------------------------------------------------
+
+
+def check_name(name: str) -> str:
+    if not SAFE_NAME.match(name) or name.startswith(FORBIDDEN_PREFIXES):
+        raise SystemExit(f"refusing to use the database {name!r}: pick another --db-prefix")
+    return name
+
+
+def ensure_database(pg: str, name: str, reseed: bool) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and reseed:
+            log(f"dropping {name} (--reseed)")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            exists = None
+        if not exists:
+            log(f"creating database {name}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def child_env(pg: str, name: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=f"{pg}/{name}",
+        DEBUG="false",
+        ALLOWED_HOSTS="testserver,localhost",
+        EMAIL_URL="dummymail://",
+        # Tasks queued by a committed run go to a broker nobody reads: no mail, no worker.
+        CELERY_BROKER_URL="memory://",
+        CELERY_TASK_ALWAYS_EAGER="false",
+        CACHE_URL="locmemcache://",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def run_child(args, part: str, name: str, sizes: tuple[int, int], day: date, due: int) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result = handle.name
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        part,
+        "--db",
+        name,
+        "--size",
+        f"{sizes[0]}:{sizes[1]}",
+        "--result",
+        result,
+        "--day",
+        day.isoformat(),
+        "--due",
+        str(due),
+        "--repeat",
+        str(args.repeat),
+        "--nightly-repeat",
+        str(args.nightly_repeat),
+        "--large-table",
+        str(args.large_table),
+    ]
+    log(f"[{name}] {part} …")
+    started = time.monotonic()
+    # The children's output (seeding progress, logs) goes to stderr: stdout is the table.
+    completed = subprocess.run(  # noqa: S603 - our own script, no shell
+        command, env=child_env(args.pg, name), cwd=ROOT, check=False, stdout=sys.stderr
+    )
+    if completed.returncode:
+        raise SystemExit(f"[{name}] {part} failed (exit {completed.returncode})")
+    data = json.loads(Path(result).read_text())
+    Path(result).unlink()
+    log(f"[{name}] {part} done in {time.monotonic() - started:.1f} s")
+    return data
+
+
+def log(message: str) -> None:
+    print(f"{datetime.now(tz=UTC):%H:%M:%S} {message}", file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        return child(args)
+    day = args.day or utc_today() + timedelta(days=1)
+    names = {k: check_name(f"{args.db_prefix}_{k}") for k in ("small", "medium", "large")}
+    sizes = {"small": args.small, "medium": args.medium, "large": args.large}
+    wanted = {"admin": ("small", "large"), "nightly": ("medium", "large")}
+    parts = [args.only] if args.only else ["admin", "nightly"]
+    needed = sorted({db for part in parts for db in wanted[part]}, key=list(names).index)
+    results: dict = {"day": day.isoformat(), "prepare": {}, "admin": {}, "nightly": {}}
+    for key in needed:
+        ensure_database(args.pg, names[key], args.reseed)
+        # Only the nightly databases get a due set (--due 0: none).
+        due = args.due if "nightly" in parts and key in wanted["nightly"] else 0
+        results["prepare"][key] = run_child(args, "prepare", names[key], sizes[key], day, due)
+    for part in parts:
+        for key in wanted[part]:
+            results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    print_report(results, args, sizes)
+
+
+def fmt_ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1000:,.1f} ms"
+
+
+def ratio(b: float | None, a: float | None) -> str:
+    if not a or b is None:
+        return ""
+    return f"{b / a:,.1f}x"
+
+
+def print_report(results: dict, args, sizes: dict) -> None:
+    header = ["section", "what", "as", "A queries", "A time", "B queries", "B time", "B/A", "note"]
+    rows: list[list[str]] = []
+    admin = results["admin"]
+    if admin:
+        small, large = admin["small"], admin["large"]
+        for key, page in small["pages"].items():
+            other = large["pages"].get(key, {})
+            note = other.get("slowest", "")
+            if "kb" in other:
+                note = f"B page {other['kb']:,.0f} KB; {note}"
+            if page["status"] != 200 or other.get("status") != 200:
+                note = f"HTTP {page['status']} / {other.get('status')}"
+            rows.append(
+                [
+                    "admin",
+                    page["label"],
+                    page["user"],
+                    str(page.get("queries", "")),
+                    fmt_ms(page.get("median")),
+                    str(other.get("queries", "")),
+                    fmt_ms(other.get("median")),
+                    ratio(other.get("median"), page.get("median")),
+                    note,
+                ]
+            )
+    nightly = results["nightly"]
+    if nightly:
+        a, b = nightly["medium"], nightly["large"]
+        due = f"{args.due:,} due"
+        rows.append(
+            [
+                "nightly",
+                f"run_nightly(today={results['day']}), {due}",
+                "system",
+                str(a["queries"]),
+                fmt_ms(a["median"]),
+                str(b["queries"]),
+                fmt_ms(b["median"]),
+                ratio(b["median"], a["median"]),
+                f"peak memory {a['peak_mb']:.1f} MB / {b['peak_mb']:.1f} MB; "
+                f"rows expired {a['changed']:,} / {b['changed']:,}; counts B {b['counts']}",
+            ]
+        )
+        for step in b["steps"]:
+            rows.append(
+                [
+                    "nightly",
+                    f"  step: {step}",
+                    "",
+                    str(a["step_queries"].get(step, "")),
+                    fmt_ms(a["steps"].get(step)),
+                    str(b["step_queries"].get(step, "")),
+                    fmt_ms(b["steps"][step]),
+                    ratio(b["steps"][step], a["steps"].get(step)),
+                    "",
+                ]
+            )
+        rows.append(
+            [
+                "nightly",
+                f"baseline SQL: UPDATE + INSERT…SELECT of the {due}",
+                "",
+                str(a["baseline_queries"]),
+                fmt_ms(a["baseline"]),
+                str(b["baseline_queries"]),
+                fmt_ms(b["baseline"]),
+                ratio(b["baseline"], a["baseline"]),
+                "same rows, same history rows",
+            ]
+        )
+        rows.append(
+            [
+                "nightly",
+                "nightly / baseline (whole run)",
+                "",
+                "",
+                ratio(a["median"], a["baseline"]),
+                "",
+                ratio(b["median"], b["baseline"]),
+                "",
+                "",
+            ]
+        )
+        expire = "renew or expire", "expire trials"
+        a_expire = sum(a["steps"].get(s, 0) for s in expire)
+        b_expire = sum(b["steps"].get(s, 0) for s in expire)
+        rows.append(
+            [
+                "nightly",
+                "nightly / baseline (its expiry steps only)",
+                "",
+                "",
+                ratio(a_expire, a["baseline"]),
+                "",
+                ratio(b_expire, b["baseline"]),
+                "",
+                "steps 'renew or expire' + 'expire trials'",
+            ]
+        )
+        plans_a = {p["key"]: p for p in a["explain"]}
+        for plan in b["explain"]:
+            other = plans_a.get(plan["key"], {})
+            rows.append(
+                [
+                    "explain",
+                    plan["label"],
+                    f"index: {plan['index']}",
+                    str(other.get("executions", "")),
+                    fmt_ms(other.get("total")),
+                    str(plan["executions"]),
+                    fmt_ms(plan["total"]),
+                    "",
+                    f"B: {plan['scans']}" + (f" | A: {other['scans']}" if other else ""),
+                ]
+            )
+    legend = (
+        f"A = small ({sizes['small'][1]:,} licenses, {sizes['small'][0]:,} partners) for admin "
+        f"rows, medium ({sizes['medium'][1]:,} licenses) for nightly/explain rows; "
+        f"B = large ({sizes['large'][1]:,} licenses, {sizes['large'][0]:,} partners). "
+        f"Admin times: median of {args.repeat} requests; nightly: median of "
+        f"{args.nightly_repeat} runs. Measured day D = {results['day']}."
+    )
+    print()
+    print(legend)
+    for key, prep in results["prepare"].items():
+        seeded = f"seeded in {prep['seed_seconds']:.1f} s" if prep.get("seed_seconds") else "reused"
+        print(f"  {key}: {prep['counts']} ({seeded})")
+    loads = ", ".join(
+        f"{part} {key} {data['load']}"
+        for part in ("admin", "nightly")
+        for key, data in results[part].items()
+        if "load" in data
+    )
+    print(f"  load average (1 min) during the measurements: {loads} on {os.cpu_count()} CPUs")
+    print()
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    right = {3, 4, 5, 6, 7}
+
+    def line(cells):
+        out = [
+            (str(c).rjust(w) if i in right else str(c).ljust(w))
+            for i, (c, w) in enumerate(zip(cells[:-1], widths, strict=True))
+        ]
+        return "  ".join(out) + "  " + cells[-1]
+
+    print(line(header))
+    print(line(["-" * w for w in widths] + ["-" * 4]))
+    for row in rows:
+        print(line(row).rstrip())
+
+
+# --- children: one database each ---------------------------------------------------------------
+
+
+def child(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    before = os.getloadavg()[0]
+    result = {"prepare": prepare, "admin": measure_admin, "nightly": measure_nightly}[args.child](
+        args
+    )
+    # Other work on the machine skews the times: the load average says how busy it was.
+    result["load"] = f"{before:.1f} -> {os.getloadavg()[0]:.1f}"
+    Path(args.result).write_text(json.dumps(result, default=str))
+
+
+def prepare(args) -> dict:
+    """Migrate, seed unless the wanted data is there, make the due set, and bring the
+    database to the state after the nightly run of the day before D."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from licensing.models import License, NightlyRun
+    from partners.models import Partner
+
+    partners, licenses = args.size
+    call_command("migrate", verbosity=0)
+    have = (
+        Partner.objects.filter(name__startswith=SCALE_PREFIX).count(),
+        License.objects.count(),
+    )
+    seed_seconds = None
+    if have == (0, 0):
+        started = time.monotonic()
+        call_command("seed_scale", partners=partners, licenses=licenses)
+        seed_seconds = time.monotonic() - started
+    elif have != (partners, licenses):
+        raise SystemExit(
+            f"{args.db} holds {have[0]:,} scale partners and {have[1]:,} licenses, "
+            f"not {partners:,} and {licenses:,}: run with --reseed"
+        )
+    else:
+        log(f"[{args.db}] reusing {have[0]:,} partners and {have[1]:,} licenses")
+    day = args.day
+    if args.due:  # the nightly databases
+        call_command("seed_scale", due_on=day, due=args.due)
+    yesterday = day - timedelta(days=1)
+    if not NightlyRun.objects.filter(day=yesterday, status="finished").exists():
+        warm_up(yesterday)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # fresh planner statistics after the bulk load
+    return {
+        "seed_seconds": seed_seconds,
+        "counts": f"{Partner.objects.count():,} partners, {License.objects.count():,} licenses",
+    }
+
+
+def warm_up(day: date) -> None:
+    """The nightly run of the day before, committed, its mails marked delivered: the desk as
+    it is every morning."""
+    from django.utils import timezone
+    from simple_history.utils import bulk_update_with_history
+
+    from licensing.models import Notification
+    from licensing.nightly import system_user
+    from licensing.services import run_nightly
+
+    started = time.monotonic()
+    counts = run_nightly(today=day)
+    now, user = timezone.now(), system_user()
+    pending = list(Notification.objects.filter(sent_at__isnull=True))
+    for notification in pending:
+        notification.sent_at = now
+        notification._change_reason = "delivered (benchmark warm-up)"
+    bulk_update_with_history(pending, Notification, ["sent_at"], batch_size=2000, default_user=user)
+    log(
+        f"warm-up: nightly run for {day} in {time.monotonic() - started:.1f} s, "
+        f"{len(pending):,} mails marked delivered: {counts}"
+    )
+
+
+def slowest(captured: list[dict]) -> str:
+    if not captured:
+        return ""
+    query = max(captured, key=lambda q: float(q["time"]))
+    sql = re.sub(r"\s+", " ", query["sql"])
+    return f"slowest {float(query['time']) * 1000:.0f} ms: {sql[:110]}"
+
+
+def measure_admin(args) -> dict:
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.urls import reverse
+
+    setup_test_environment()
+    User = get_user_model()
+    users = {
+        "licensing": User.objects.get(username=LICENSING_USER),
+        "channel mgr": User.objects.get(username=CHANNEL_MANAGER),
+    }
+    pages = [("admin index (dashboard)", reverse("admin:index"))]
+    for model in admin.site._registry:
+        meta = model._meta
+        if meta.app_label in SKIPPED_APPS:
+            continue
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        pages.append((f"{meta.app_label}.{meta.model_name} list", url))
+    results = {}
+    for who, user in users.items():
+        client = Client()
+        client.force_login(user)
+        for label, url in pages:
+            first = client.get(url)  # warm-up: templates, caches, connection
+            entry = {"label": label, "user": who, "status": first.status_code}
+            if first.status_code == 200:
+                with CaptureQueriesContext(connection) as ctx:
+                    client.get(url)
+                # Copied now: the next request's request_started signal empties the log.
+                captured = list(ctx.captured_queries)
+                times = []
+                for _ in range(args.repeat):
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    times.append(time.perf_counter() - started)
+                    assert response.status_code == 200  # noqa: S101 - a benchmark sanity check
+                entry.update(
+                    kb=len(response.content) / 1024,
+                    queries=len(captured),
+                    median=statistics.median(times),
+                    slowest=slowest(captured),
+                )
+            results[f"{label}|{who}"] = entry
+            log(
+                f"[{args.db}] {label} as {who}: HTTP {entry['status']} "
+                f"{entry.get('queries', '-')} queries {fmt_ms(entry.get('median'))}"
+            )
+    return {"pages": results}
+
+
+SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.I)
+
+
+def measure_nightly(args) -> dict:
+    import tracemalloc
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from licensing.models import License
+    from licensing.services import run_nightly
+
+    day = args.day
+    due_ids = list(
+        License.objects.filter(state="active", ends_on__lt=day).values_list("pk", flat=True)
+    )
+    if len(due_ids) != args.due:
+        raise SystemExit(f"{len(due_ids):,} licenses due on {day}, not {args.due:,}")
+
+    steps: dict[str, float] = {}
+    step_queries: dict[str, int] = {}
+    instrument_steps(steps, step_queries)
+
+    def one_run(trace: bool = False) -> dict:
+        steps.clear()
+        step_queries.clear()
+        with transaction.atomic():
+            if trace:
+                tracemalloc.start()
+            with CaptureQueriesContext(connection) as ctx:
+                started = time.perf_counter()
+                counts = run_nightly(today=day)
+                elapsed = time.perf_counter() - started
+            peak = tracemalloc.get_traced_memory()[1] if trace else 0
+            if trace:
+                tracemalloc.stop()
+            changed = License.objects.filter(pk__in=due_ids, state="expired").count()
+            transaction.set_rollback(True)
+        return {
+            "elapsed": elapsed,
+            "counts": counts,
+            "steps": dict(steps),
+            "step_queries": dict(step_queries),
+            "queries": [q for q in ctx.captured_queries if not SAVEPOINT.match(q["sql"])],
+            "peak": peak,
+            "changed": changed,
+        }
+
+    runs = []
+    for i in range(args.nightly_repeat):
+        runs.append(one_run())
+        log(f"[{args.db}] nightly run {i + 1}: {runs[-1]['elapsed']:.2f} s {runs[-1]['counts']}")
+    traced = one_run(trace=True)
+    log(f"[{args.db}] nightly run with tracemalloc: peak {traced['peak'] / 2**20:.1f} MB")
+    baseline, baseline_queries = sql_baseline(due_ids, args.nightly_repeat)
+    last = runs[-1]
+    return {
+        "median": statistics.median(r["elapsed"] for r in runs),
+        "queries": len(last["queries"]),
+        "counts": {k: v for k, v in last["counts"].items() if v},
+        "changed": last["changed"],
+        "steps": {s: statistics.median(r["steps"][s] for r in runs) for s in last["steps"]},
+        "step_queries": last["step_queries"],
+        "peak_mb": traced["peak"] / 2**20,
+        "baseline": baseline,
+        "baseline_queries": baseline_queries,
+        "explain": explain(last["queries"], args.large_table),
+    }
+
+
+def instrument_steps(steps: dict, step_queries: dict) -> None:
+    """Time each step of the nightly run and count its queries (savepoints left out):
+    the run's own progress line rounds to 10 ms. Only in this benchmark process."""
+    import functools
+
+    from django.db import connection
+
+    from licensing import nightly
+
+    for i, step in enumerate(nightly.STEPS):
+        original = getattr(step, "__wrapped__", step)
+
+        @functools.wraps(original)
+        def timed(ctx, _step=original):
+            name = _step.__name__.replace("_", " ")
+            before = len(connection.queries_log)
+            started = time.perf_counter()
+            try:
+                return _step(ctx)
+            finally:
+                steps[name] = time.perf_counter() - started
+                issued = list(connection.queries_log)[before:]
+                step_queries[name] = sum(1 for q in issued if not SAVEPOINT.match(q["sql"]))
+
+        nightly.STEPS[i] = timed
+
+
+def sql_baseline(due_ids: list[int], repeat: int) -> tuple[float, int]:
+    """The same row changes as the nightly expiry, as plain SQL: one UPDATE, one INSERT."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from licensing.models import License
+    from licensing.nightly import system_user
+
+    history = License.history.model
+    columns = [f.column for f in history.tracked_fields]
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    update = (
+        "UPDATE licensing_license SET state = 'expired', expired_on = ends_on + 1 "
+        "WHERE id = ANY(%s)"
+    )
+    insert = (
+        f"INSERT INTO {history._meta.db_table} ({names}, history_date, "  # noqa: S608 - names from the model
+        "history_change_reason, history_type, history_user_id) "
+        f"SELECT {names}, now(), 'expired (baseline)', '~', %s FROM licensing_license "
+        "WHERE id = ANY(%s)"
+    )
+    user = system_user().pk
+    times, queries = [], 0
+    for _ in range(repeat):
+        with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute(update, [due_ids])
+                changed = cursor.rowcount
+                cursor.execute(insert, [user, due_ids])
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+        queries = len([q for q in ctx.captured_queries if not SAVEPOINT.match(q["sql"])])
+        assert changed == len(due_ids)  # noqa: S101 - a benchmark sanity check
+    return statistics.median(times), queries
+
+
+LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+SELECTIVE_TABLES = ("licensing_license", "partners_")
+
+
+def normalize(sql: str) -> str:
+    sql = LITERAL.sub("?", sql)
+    sql = re.sub(r"\(\s*\?(?:\s*,\s*\?)*\s*\)", "(…)", sql)
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def label_of(sql: str) -> str:
+    """A short name for a query: its table, the columns it filters on, its shape."""
+    table = re.search(r'\bFROM "(\w+)"', sql)
+    where = sql.split(" WHERE ", 1)[1] if " WHERE " in sql else ""
+    where = re.split(r" ORDER BY | GROUP BY | LIMIT ", where)[0]
+    columns = []
+    for found in re.finditer(r'"(\w+)"\."(\w+)"\s*(<=|>=|<|>|=|IN|IS)', where):
+        name = f"{found[2]}{found[3].strip().replace('IN', ' IN').replace('IS', ' IS')}"
+        if name not in columns:
+            columns.append(name)
+    shape = [
+        word
+        for word, needle in (
+            ("EXISTS", "EXISTS("),
+            ("GROUP BY", " GROUP BY "),
+            ("ORDER BY", " ORDER BY "),
+            ("LIMIT", " LIMIT "),
+            ("FOR UPDATE", " FOR UPDATE"),
+        )
+        if needle in sql
+    ]
+    text = f"{table[1] if table else '?'}: {', '.join(columns) or '-'}"
+    return f"{text} [{' '.join(shape)}]" if shape else text
+
+
+def explain(queries: list[dict], large_table: int) -> list[dict]:
+    """EXPLAIN every distinct SELECT on licensing_license or partners_* tables; sum their
+    executions and time in the run."""
+    from django.db import connection
+
+    groups: dict[str, dict] = {}
+    for query in queries:
+        sql = query["sql"]
+        if not sql.lstrip().upper().startswith("SELECT"):
+            continue
+        if not any(f'"{t}' in sql for t in SELECTIVE_TABLES):
+            continue
+        key = normalize(sql)
+        group = groups.setdefault(key, {"sql": sql, "executions": 0, "total": 0.0})
+        group["executions"] += 1
+        group["total"] += float(query["time"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples::bigint FROM pg_class WHERE relkind IN ('r', 'p')"
+        )
+        rows = dict(cursor.fetchall())
+        large = {name for name, n in rows.items() if n > large_table}
+        out = []
+        for key, group in groups.items():
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {group['sql']}")  # noqa: S608 - our own SQL
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            scans = list(walk(plan[0]["Plan"]))
+            words, verdict = [], "yes"
+            for node, relation, index, cond, filtered in scans:
+                text = f"{node} {relation}".rstrip() + (
+                    f" ({index}: {cond or 'no condition'})" if index else ""
+                )
+                if node == "Seq Scan" and relation in large:
+                    text += f" <- SEQ SCAN ON LARGE TABLE ({rows[relation]:,} rows)"
+                    verdict = "NO: seq scan"
+                elif (
+                    index.endswith("_pkey")
+                    and filtered
+                    and relation in large
+                    and (not cond or re.fullmatch(r"\(id [<>]=? .*\)", cond))
+                ):
+                    # ORDER BY id LIMIT n walks the primary key and filters every row until
+                    # n match: a full scan in disguise when the matches are few.
+                    text += " <- PK-ORDER SCAN + FILTER ON LARGE TABLE"
+                    verdict = "NO: pk walk" if verdict == "yes" else verdict
+                words.append(text)
+            out.append(
+                {
+                    "key": key,
+                    "label": label_of(group["sql"]),
+                    "executions": group["executions"],
+                    "total": group["total"],
+                    "scans": "; ".join(words),
+                    "index": verdict,
+                }
+            )
+    return sorted(out, key=lambda p: -p["total"])
+
+
+def walk(node: dict):
+    """(node type, table, index, index condition, has a filter) of every scan in a plan."""
+    if "Relation Name" in node or node["Node Type"] == "Bitmap Index Scan":
+        cond = node.get("Index Cond") or node.get("Recheck Cond") or ""
+        cond = re.sub(r"\((\w+)\)::\w+", r"\1", cond)  # (state)::text -> state
+        cond = re.sub(r"::(timestamp with time zone|[\w\[\]]+)", "", cond)  # 'x'::date -> 'x'
+        cond = cond.replace("'", "")
+        if len(cond) > 90:
+            cond = cond[:87] + "..."
+        yield (
+            node["Node Type"],
+            node.get("Relation Name", ""),
+            node.get("Index Name", ""),
+            cond,
+            "Filter" in node,
+        )
+    for child_node in node.get("Plans", []):
+        yield from walk(child_node)
+
+
+if __name__ == "__main__":
+    main()
