@@ -60,7 +60,7 @@ def expiry_counts(licenses: QuerySet, months: list[Month]) -> dict[tuple[date, s
         )
         .order_by()  # an ordering would join the GROUP BY
         .values("policy__kind", month=TruncMonth("ends_on"))
-        .annotate(n=Count("pk", distinct=True))
+        .annotate(n=Count("pk"))  # the join to the policy cannot duplicate rows
     )
     return {(row["month"], row["policy__kind"]): row["n"] for row in rows}
 

@@ -188,9 +188,9 @@ def _batches(queryset):
     """Lock and yield batches of a queryset whose rows stop matching once handled."""
     while True:
         with transaction.atomic():
-            # No ORDER BY: the rows' own predicate index (state, ends_on...) finds them; an
-            # order by id would walk the primary key through the whole table instead.
-            batch = list(queryset.select_for_update(of=("self",)).order_by()[:BATCH])
+            # Ordered like the (state, ends_on) index, so the planner walks it: by id it
+            # walks the primary key, unordered it misjudges the match and scans the table.
+            batch = list(queryset.select_for_update(of=("self",)).order_by("ends_on", "pk")[:BATCH])
             if not batch:
                 return
             yield batch
@@ -244,6 +244,9 @@ def reactivate_within_grace(ctx: Context) -> None:
                 .filter(
                     policy__kind__in=PARTNER_PROGRAM,
                     state=LicenseState.EXPIRED,
+                    # Only partners back in good standing are candidates (SQL); standing()
+                    # below confirms each one.
+                    partner__in=Partner.objects.in_good_standing(ctx.day).values("pk"),
                     expired_on__gt=ctx.day - timedelta(days=max(grace.values(), default=0)),
                     pk__gt=last_pk,
                 )

@@ -178,7 +178,7 @@ class OpenIncidentFilter(YesNoFilter):
 class PartnerAdmin(RegionScopedAdmin):
     list_display = [
         "name",
-        "country",
+        "country_name",
         "region",
         "status_badge",
         "channel_manager",
@@ -212,6 +212,11 @@ class PartnerAdmin(RegionScopedAdmin):
         if db_field.name == "channel_manager":
             kwargs["queryset"] = get_user_model().objects.filter(groups__name=CHANNEL_MANAGER)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="country", ordering="country")
+    def country_name(self, partner: Partner) -> str:
+        # The name only: django-countries' default cell rebuilds all 250 choices per row.
+        return partner.country.name
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, partner: Partner) -> str:
@@ -306,7 +311,7 @@ class OpportunityAdmin(RegionScopedAdmin):
         "prospect_name",
         "partner",
         "region",
-        "prospect_country",
+        "prospect_country_name",
         "status_badge",
         "solution_architect",
         "registered_on",
@@ -330,6 +335,10 @@ class OpportunityAdmin(RegionScopedAdmin):
         if db_field.name == "solution_architect":
             kwargs["queryset"] = get_user_model().objects.filter(groups__name=SOLUTION_ARCHITECT)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="prospect country", ordering="prospect_country")
+    def prospect_country_name(self, opportunity: Opportunity) -> str:
+        return opportunity.prospect_country.name
 
     @admin.display(description="region", ordering="partner__region__name")
     def region(self, opportunity: Opportunity) -> str:

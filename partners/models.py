@@ -74,8 +74,11 @@ def authorized_q(on: date) -> Q:
 def good_standing_expression(on: date) -> models.Expression:
     good_term = PartnershipTerm.objects.filter(good_term_q(on), partner=OuterRef("pk"))
     open_incident = ComplianceIncident.objects.filter(open_incident_q(on), partner=OuterRef("pk"))
-    return models.ExpressionWrapper(
-        Exists(good_term) & ~Exists(open_incident) & authorized_q(on),
+    # CASE, not the bare condition: with an authorization date NULL the condition is SQL
+    # NULL, which neither "= true" nor "= false" matches; the partner must land in one.
+    return models.Case(
+        models.When(Exists(good_term) & ~Exists(open_incident) & authorized_q(on), then=True),
+        default=False,
         output_field=models.BooleanField(),
     )
 

@@ -120,3 +120,18 @@ def test_standing_of_prefetched_partners_costs_no_query(django_assert_num_querie
     partners = list(Partner.objects.with_standing_data())
     with django_assert_num_queries(0):
         assert all(services.standing(p, on=TODAY).good for p in partners)
+
+
+def test_partner_with_no_authorization_dates_is_listed_as_not_in_good_standing():
+    # Both dates NULL: SQL would say "unknown"; the lists must say "not in good standing".
+    partner = PartnerFactory(sales_authorized_on=None, delivery_authorized_on=None)
+    TermFactory(partner=partner)
+    assert not services.standing(partner, on=TODAY).good
+    assert list(Partner.objects.not_in_good_standing(TODAY)) == [partner]
+    assert not Partner.objects.in_good_standing(TODAY).exists()
+
+
+def test_one_authorization_in_the_future_and_the_other_missing_is_not_good():
+    partner = PartnerFactory(sales_authorized_on=TODAY + timedelta(days=5))
+    TermFactory(partner=partner)
+    assert list(Partner.objects.not_in_good_standing(TODAY)) == [partner]
