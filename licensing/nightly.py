@@ -353,37 +353,46 @@ def reminder_recipients(lic: License) -> list[str]:
 
 
 def send_reminders(ctx: Context) -> None:
+    """The one reminder due per active license ending within the policy's window.
+
+    Most licenses of the window had tonight's reminder already: their ids, end dates and
+    the reminders on record are read as plain values, and only the licenses still owed
+    one are loaded with their partner, contacts and people.
+    """
     for policy in LicensePolicy.objects.all():
         offsets = policy.reminder_day_list
         if not offsets:
             continue
-        due = (
-            ctx.mine(
-                License.objects.filter(
-                    policy=policy,
-                    state=LicenseState.ACTIVE,
-                    ends_on__gte=ctx.day,
-                    ends_on__lte=ctx.day + timedelta(days=max(offsets)),
-                )
+        window = ctx.mine(
+            License.objects.filter(
+                policy=policy,
+                state=LicenseState.ACTIVE,
+                ends_on__gte=ctx.day,
+                ends_on__lte=ctx.day + timedelta(days=max(offsets)),
             )
-            .select_related(
-                "policy",
-                "partner__channel_manager",
-                "opportunity__solution_architect",
-                "requested_by",
-            )
-            .prefetch_related("partner__contacts")
-            .order_by("pk")
+        ).order_by()
+        ends = dict(window.values_list("pk", "ends_on"))
+        owed = {pk: reminder_offset(policy, (end - ctx.day).days) for pk, end in ends.items()}
+        sent = set(
+            Notification.objects.filter(
+                kind=NotificationKind.REMINDER, license__in=window.values("pk")
+            ).values_list("license_id", "params__ends_on", "params__days")
         )
-        last_pk = 0
-        while True:
-            batch = list(due.filter(pk__gt=last_pk)[:BATCH])
-            if not batch:
-                break
-            last_pk = batch[-1].pk
+        todo = sorted(pk for pk, n in owed.items() if (pk, ends[pk].isoformat(), n) not in sent)
+        for start in range(0, len(todo), BATCH):
+            batch = (
+                License.objects.filter(pk__in=todo[start : start + BATCH])
+                .select_related(
+                    "policy",
+                    "partner__channel_manager",
+                    "opportunity__solution_architect",
+                    "requested_by",
+                )
+                .prefetch_related("partner__contacts")
+            )
             rows = []
             for lic in batch:
-                n = reminder_offset(policy, (lic.ends_on - ctx.day).days)
+                n = owed[lic.pk]
                 for email in reminder_recipients(lic):
                     rows.append(
                         Notification(
