@@ -91,11 +91,6 @@ class ApplicationAdmin(RegionScopedAdmin):
         # built on: neither changes once the application exists.
         return ["key", "developed_in_link", "owner", "created_at"] if obj else []
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "developed_in":
-            kwargs["queryset"] = visible_infrastructures(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def get_urls(self):
         return [
             path(
@@ -360,20 +355,6 @@ class DeploymentPermissionAdmin(TransitionsMixin, RegionScopedAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user
         return form
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "source":
-            kwargs["queryset"] = visible_infrastructures(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "applications":
-            kwargs["queryset"] = scope(
-                Application.objects.select_related("developed_in"),
-                request.user,
-                region_path="developed_in__owner_partner__region",
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
         return False  # refused or revoked, never deleted: its history must stay
