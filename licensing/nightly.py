@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
@@ -48,8 +48,6 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 BATCH = 500
-# Up to this many distinct sets of new values, one UPDATE each; beyond, bulk_update.
-GROUPED_UPDATES = 20
 # Long enough for a large run, short enough that a crashed worker's lock frees itself.
 LOCK_SECONDS = 30 * 60
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
@@ -151,33 +149,40 @@ class Context:
         """Write the changed fields with one history row each, authored by the system
         user; each object's `_change_reason` says why.
 
-        What bulk_update_with_history does, at the database's speed: a night's rows mostly
-        share their new values and their reason (expired the same day, cancelled the same
-        day), so each such group is one UPDATE and one INSERT … SELECT of its history rows
-        from the updated rows. Many distinct groups (renewals to each partner's term end)
-        fall back to bulk_update and history rows built in Python. Same transaction.
+        What bulk_update_with_history does, at the database's speed and whatever the number
+        of distinct values (renewals to each partner's own term end, expiry reasons naming
+        each partner's failing conditions): one UPDATE … FROM a VALUES list of the new
+        values, then one INSERT … SELECT copying the updated rows into the history table,
+        joined to a VALUES list of the reasons. Same transaction.
         """
         if not objects:
             return
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for obj in objects:
-            key = (*(getattr(obj, name) for name in fields), getattr(obj, "_change_reason", ""))
-            groups[key].append(obj.pk)
         with transaction.atomic(savepoint=False):
-            if len(groups) > GROUPED_UPDATES:
-                model._default_manager.bulk_update(objects, fields, batch_size=BATCH)
-                model.history.bulk_history_create(
-                    objects, batch_size=BATCH, update=True, default_user=self.user
-                )
-                return
-            for key, pks in groups.items():
-                *values, reason = key
-                model._default_manager.filter(pk__in=pks).update(
-                    **dict(zip(fields, values, strict=True))
-                )
-                self.copy_history(model, pks, reason)
+            for start in range(0, len(objects), BATCH):
+                part = objects[start : start + BATCH]
+                self._update(model, part, fields)
+                self._copy_history(model, part)
 
-    def copy_history(self, model, pks: list[int], reason: str) -> None:
+    def _update(self, model, objects: list, fields: list[str]) -> None:
+        quote = connection.ops.quote_name
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        concrete = [model._meta.get_field(name) for name in fields]
+        columns = [[obj.pk for obj in objects]] + [
+            [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objects]
+            for f in concrete
+        ]
+        names = ", ".join(["pk_"] + [f"v{i}" for i in range(len(concrete))])
+        first, rows, first_params, rows_params = _rows([model._meta.pk, *concrete], columns, names)
+        assign = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(concrete))
+        # Table and column names come from the models, values are parameters.
+        sql = (
+            f"{first}UPDATE {table} SET {assign} FROM {rows} "  # noqa: S608
+            f"WHERE {table}.{pk} = v.pk_"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*first_params, *rows_params])
+
+    def _copy_history(self, model, objects: list) -> None:
         """One history row per updated row, copied by the database (INSERT … SELECT)."""
         history = model.history.model
         own = {
@@ -187,19 +192,26 @@ class Context:
             "history_type",
             "history_user_id",
         }
-        columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
         quote = connection.ops.quote_name
-        copied = ", ".join(quote(c) for c in columns)
-        placeholders = ", ".join(["%s"] * len(pks))
-        # Table and column names come from the models, values are parameters.
+        columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
+        copied = ", ".join(f"t.{quote(c)}" for c in columns)
+        first, rows, first_params, rows_params = _rows(
+            [model._meta.pk, history._meta.get_field("history_change_reason")],
+            [
+                [obj.pk for obj in objects],
+                [getattr(obj, "_change_reason", "") for obj in objects],
+            ],
+            "pk_, reason",
+        )
+        target = ", ".join(quote(c) for c in columns)
         sql = (
-            f"INSERT INTO {quote(history._meta.db_table)} ({copied}, history_date, "  # noqa: S608
+            f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
             "history_change_reason, history_type, history_user_id) "
-            f"SELECT {copied}, %s, %s, '~', %s FROM {quote(model._meta.db_table)} "
-            f"WHERE {quote(model._meta.pk.column)} IN ({placeholders})"
+            f"SELECT {copied}, %s, v.reason, '~', %s FROM {quote(model._meta.db_table)} t "
+            f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [timezone.now(), reason or "", self.user.pk, *pks])
+            cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
 
     def mail_after_commit(self, rows: list[Notification]) -> int:
         """Queue the mails; each unsent one is delivered by a task once this commits.
@@ -210,6 +222,22 @@ class Context:
         for pk in unsent:
             transaction.on_commit(partial(tasks.deliver_notification.delay, pk))
         return new
+
+
+def _rows(fields, columns: list[list], names: str) -> tuple[str, str, list, list]:
+    """A table `v (names)` of rows to join in SQL, one column per field.
+
+    Returns the WITH clause to put first, the FROM item, and the parameters of each. On
+    PostgreSQL the table is `unnest` of one array per column, a few parameters whatever
+    the number of rows; elsewhere a VALUES list with a placeholder per value.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+        return "", f"unnest({arrays}) AS v ({names})", [], columns
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = [value for row_values in zip(*columns, strict=True) for value in row_values]
+    rows = ", ".join([row] * len(columns[0]))
+    return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
 
 
 def _batches(queryset):

@@ -19,6 +19,7 @@ from tests.factories import (
     OpportunityFactory,
     ReleaseFactory,
     TermFactory,
+    partner_ready_for_licenses,
 )
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +78,40 @@ def test_license_expires_when_the_partner_is_not_in_good_standing_on_the_day_aft
     assert run(end + timedelta(days=1))["expired"] == 1
     assert (reload(demo).state, demo.expired_on) == (LicenseState.EXPIRED, end + timedelta(days=1))
     assert "neither confirmed nor waived" in demo.history.latest().history_change_reason
+
+
+def test_one_night_writes_each_license_its_own_end_date_and_reason(
+    region, channel_manager, licensing_user, release
+):
+    """Partners renewing to different term ends, others expiring for different reasons,
+    in one batch: every row and its history row get their own values."""
+    renewing, expiring = [], []
+    for i in range(6):
+        partner = partner_ready_for_licenses(region=region, name=f"Partner {i}", country="PT")
+        lic = provisioned(partner, channel_manager, licensing_user)
+        end = lic.ends_on
+        if i % 2:
+            IncidentFactory(partner=partner, opened_on=end - timedelta(days=i))
+            expiring.append((lic, end - timedelta(days=i)))
+        else:
+            term = next_term(partner, end)
+            term.ends_on -= timedelta(days=i)  # each partner its own renewal date
+            term.save()
+            renewing.append((lic, term.ends_on))
+    day = max(lic.ends_on for lic, _ in renewing + expiring) + timedelta(days=1)
+    counts = run(day)
+    assert (counts["renewed"], counts["expired"]) == (3, 3)
+    for lic, ends_on in renewing:
+        assert (reload(lic).state, lic.ends_on) == (LicenseState.ACTIVE, ends_on)
+        assert lic.history.latest().history_change_reason == (
+            f"renewed to {ends_on}: partner in good standing"
+        )
+        assert lic.history.latest().ends_on == ends_on
+    for lic, opened_on in expiring:
+        assert reload(lic).state == LicenseState.EXPIRED
+        record = lic.history.latest()
+        assert (record.state, record.expired_on) == (LicenseState.EXPIRED, lic.expired_on)
+        assert f"(opened {opened_on})" in record.history_change_reason
 
 
 def test_a_missed_night_is_caught_up_with_the_right_expiry_date(demo):
