@@ -340,6 +340,8 @@ class License(models.Model):
         indexes = [
             models.Index(fields=["state", "provisioning_due_on"], name="license_state_due"),
             models.Index(fields=["state", "ends_on"], name="license_state_ends"),
+            # The nightly cancellation and reactivation: expired licenses by expiry date.
+            models.Index(fields=["state", "expired_on"], name="license_state_expired"),
             models.Index(fields=["partner", "state"], name="license_partner_state"),
             models.Index(*license_queue_order(), name="license_queue"),
         ]
