@@ -25,8 +25,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Max
-from django.db.models.functions import Mod
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Mod
 from django.utils import timezone
 
 from partners.choices import PartnerStatus
@@ -214,13 +224,13 @@ class Context:
             cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
 
     def mail_after_commit(self, rows: list[Notification]) -> int:
-        """Queue the mails; each unsent one is delivered by a task once this commits.
+        """Queue the mails; the unsent ones are delivered by one task once this commits.
         Returns how many were new (a rerun of the day finds them all known)."""
         from . import tasks
 
         new, unsent = notifications.queue_many(rows)
-        for pk in unsent:
-            transaction.on_commit(partial(tasks.deliver_notification.delay, pk))
+        if unsent:
+            transaction.on_commit(partial(tasks.deliver_notifications.delay, unsent))
         return new
 
 
@@ -240,13 +250,15 @@ def _rows(fields, columns: list[list], names: str) -> tuple[str, str, list, list
     return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
 
 
-def _batches(queryset):
-    """Lock and yield batches of a queryset whose rows stop matching once handled."""
+def _batches(queryset, *fields: str):
+    """Lock and yield batches of a queryset whose rows stop matching once handled, each
+    license loaded with only the `fields` its step reads (and the ones it writes)."""
     while True:
         with transaction.atomic():
             # Ordered like the (state, ends_on) index, so the planner walks it: by id it
             # walks the primary key, unordered it misjudges the match and scans the table.
-            batch = list(queryset.select_for_update(of=("self",)).order_by("ends_on", "pk")[:BATCH])
+            locked = queryset.select_for_update(of=("self",)).only("pk", *fields)
+            batch = list(locked.order_by("ends_on", "pk")[:BATCH])
             if not batch:
                 return
             yield batch
@@ -266,8 +278,8 @@ def renew_or_expire(ctx: Context) -> None:
         License.objects.filter(
             policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
         )
-    ).select_related("policy")
-    for batch in _batches(due):
+    )
+    for batch in _batches(due, "partner_id", "ends_on", "state", "expired_on"):
         partners = _partners(batch)
         renewed, expired = [], []
         for lic in batch:
@@ -335,7 +347,7 @@ def expire_trials(ctx: Context) -> None:
             policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
         )
     )
-    for batch in _batches(due):
+    for batch in _batches(due, "ends_on", "state", "expired_on"):
         for lic in batch:
             lic.state, lic.expired_on = LicenseState.EXPIRED, lic.ends_on + timedelta(days=1)
             lic._change_reason = "expired: end of the trial"
@@ -355,7 +367,7 @@ def cancel_after_grace(ctx: Context) -> None:
                 expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
             )
         )
-        for batch in _batches(due):
+        for batch in _batches(due, "state", "cancelled_on", "state_reason"):
             for lic in batch:
                 lic.state, lic.cancelled_on = LicenseState.CANCELLED, ctx.day
                 lic.state_reason = f"grace period of {policy.grace_days} days over"
@@ -408,17 +420,35 @@ def reminder_recipients(lic: License) -> list[str]:
     return emails
 
 
+def owed_offset(policy: LicensePolicy, day: date) -> Case:
+    """`reminder_offset` in SQL: the smallest N with ends_on - day <= N."""
+    return Case(
+        *(
+            When(ends_on__lte=day + timedelta(days=n), then=Value(n))
+            for n in sorted(policy.reminder_day_list)
+        ),
+        output_field=IntegerField(),
+    )
+
+
 def send_reminders(ctx: Context) -> None:
     """The one reminder due per active license ending within the policy's window.
 
-    Most licenses of the window had tonight's reminder already: their ids, end dates and
-    the reminders on record are read as plain values, and only the licenses still owed
-    one are loaded with their partner, contacts and people.
+    Most licenses of the window had tonight's reminder already: the database leaves them
+    out (no reminder recorded for this end date and offset), and only the licenses still
+    owed one are loaded, with their partner, contacts and people.
     """
     for policy in LicensePolicy.objects.all():
         offsets = policy.reminder_day_list
         if not offsets:
             continue
+        as_text = partial(Cast, output_field=CharField())
+        # This end date's reminder for the offset owed today, already on record.
+        reminded = (
+            Notification.objects.filter(kind=NotificationKind.REMINDER, license=OuterRef("pk"))
+            .alias(_ends=as_text(KT("params__ends_on")), _days=as_text(KT("params__days")))
+            .filter(_ends=as_text(OuterRef("ends_on")), _days=as_text(OuterRef("_owed")))
+        )
         window = ctx.mine(
             License.objects.filter(
                 policy=policy,
@@ -426,15 +456,14 @@ def send_reminders(ctx: Context) -> None:
                 ends_on__gte=ctx.day,
                 ends_on__lte=ctx.day + timedelta(days=max(offsets)),
             )
-        ).order_by()
-        ends = dict(window.values_list("pk", "ends_on"))
-        owed = {pk: reminder_offset(policy, (end - ctx.day).days) for pk, end in ends.items()}
-        sent = set(
-            Notification.objects.filter(
-                kind=NotificationKind.REMINDER, license__in=window.values("pk")
-            ).values_list("license_id", "params__ends_on", "params__days")
         )
-        todo = sorted(pk for pk, n in owed.items() if (pk, ends[pk].isoformat(), n) not in sent)
+        owed = dict(
+            window.annotate(_owed=owed_offset(policy, ctx.day))
+            .filter(~Exists(reminded))
+            .order_by("pk")
+            .values_list("pk", "_owed")
+        )
+        todo = list(owed)
         for start in range(0, len(todo), BATCH):
             batch = (
                 License.objects.filter(pk__in=todo[start : start + BATCH])
@@ -476,7 +505,7 @@ def flag_overdue_provisioning(ctx: Context) -> None:
             provisioning_overdue_since__isnull=True,
         )
     )
-    for batch in _batches(due):
+    for batch in _batches(due, "provisioning_due_on", "provisioning_overdue_since"):
         for lic in batch:
             lic.provisioning_overdue_since = lic.provisioning_due_on + timedelta(days=1)
             lic._change_reason = "provisioning overdue"

@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -226,6 +227,33 @@ def test_reminder_mail_names_the_license_and_its_end(demo, django_capture_on_com
     assert len(mail.outbox) == 2
     assert f"ends on {demo.ends_on:%Y-%m-%d}" in mail.outbox[0].subject
     assert "renew automatically when the partner is in good standing" in mail.outbox[0].body
+
+
+def test_a_mail_that_fails_in_a_batch_is_retried_alone_and_the_others_still_go(demo):
+    """The night's mails leave in one task per batch; one transient failure must neither
+    stop the rest nor send anything twice."""
+    from licensing import tasks
+
+    run(demo.ends_on - timedelta(days=7))
+    ids = sorted(Notification.objects.filter(kind="reminder").values_list("pk", flat=True))
+    assert len(ids) == 2
+    mail.outbox.clear()
+    real_deliver = notifications.deliver
+
+    def smtp_down_for_the_first(pk):
+        if pk == ids[0]:
+            raise ConnectionError("smtp down")
+        return real_deliver(pk)
+
+    with (
+        mock.patch.object(notifications, "deliver", smtp_down_for_the_first),
+        mock.patch.object(tasks.deliver_notification, "delay") as retried,
+    ):
+        assert tasks.deliver_notifications(ids) == 1
+    retried.assert_called_once_with(ids[0])
+    assert [m.to for m in mail.outbox] == [[Notification.objects.get(pk=ids[1]).recipient]]
+    assert tasks.deliver_notifications(ids) == 1  # the failed one now; the other not again
+    assert len(mail.outbox) == 2
 
 
 # --- (e) late provisioning ---------------------------------------------------------------
