@@ -31,7 +31,11 @@ It prints ONE table (columns A = the smaller size, B = the larger one, B/A their
   from the same data), tracemalloc peak (one extra run), the time and queries of each
   step (each step function is wrapped with a timer in the benchmark process only); the
   baseline: the same row changes as plain SQL (one UPDATE of the due licenses and one
-  INSERT … SELECT of their history rows), and nightly / baseline.
+  INSERT … SELECT of their history rows), and nightly / baseline; a second baseline of
+  every row the run wrote, since a night does more than expire the due licenses (it also
+  cancels, flags and reminds): one UPDATE of each license it changed to its new values, one
+  INSERT … SELECT of their history rows and one INSERT of the notifications it created,
+  all captured from a run before its rollback.
 - `explain`: EXPLAIN (no ANALYZE) of every distinct SELECT the nightly run sends to
   licensing_license or a partners_* table, on both databases: executions and total time
   per run in the A/B columns, the scans in the note; "SEQ SCAN ON LARGE TABLE" marks a
@@ -67,6 +71,7 @@ in-memory broker that nothing consumes, and DEBUG off.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -311,7 +316,39 @@ def print_report(results: dict, args, sizes: dict) -> None:
         rows.append(
             [
                 "nightly",
-                "nightly / baseline (whole run)",
+                "baseline SQL: every row the run wrote",
+                "",
+                str(a["full_baseline_queries"]),
+                fmt_ms(a["full_baseline"]),
+                str(b["full_baseline_queries"]),
+                fmt_ms(b["full_baseline"]),
+                ratio(b["full_baseline"], a["full_baseline"]),
+                "UPDATE of the licenses it changed ({} / {}) to their new values, INSERT…SELECT "
+                "of their history rows, INSERT of its notifications ({} / {})".format(
+                    f"{a['written']['licenses']:,}",
+                    f"{b['written']['licenses']:,}",
+                    f"{a['written']['notifications']:,}",
+                    f"{b['written']['notifications']:,}",
+                ),
+            ]
+        )
+        rows.append(
+            [
+                "nightly",
+                "nightly / baseline of every row it wrote",
+                "",
+                "",
+                ratio(a["median"], a["full_baseline"]),
+                "",
+                ratio(b["median"], b["full_baseline"]),
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "nightly",
+                "nightly / baseline of the due rows (whole run)",
                 "",
                 "",
                 ratio(a["median"], a["baseline"]),
@@ -327,7 +364,7 @@ def print_report(results: dict, args, sizes: dict) -> None:
         rows.append(
             [
                 "nightly",
-                "nightly / baseline (its expiry steps only)",
+                "nightly / baseline of the due rows (expiry steps only)",
                 "",
                 "",
                 ratio(a_expire, a["baseline"]),
@@ -539,9 +576,11 @@ def measure_nightly(args) -> dict:
     import tracemalloc
 
     from django.db import connection, transaction
+    from django.db.models import Max
     from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
-    from licensing.models import License
+    from licensing.models import License, Notification
     from licensing.services import run_nightly
 
     day = args.day
@@ -555,50 +594,69 @@ def measure_nightly(args) -> dict:
     step_queries: dict[str, int] = {}
     instrument_steps(steps, step_queries)
 
-    def one_run(trace: bool = False) -> dict:
+    def one_run(mode: str = "time") -> dict:
+        """One run, rolled back. Timed runs record nothing else: capturing the SQL text
+        of every query (mode "queries") or tracing allocations (mode "memory") costs
+        time of its own, so each has a run of its own."""
         steps.clear()
         step_queries.clear()
+        notifications_before = Notification.objects.aggregate(last=Max("pk"))["last"] or 0
+        started_at = timezone.now()
+        capture = CaptureQueriesContext(connection) if mode == "queries" else None
         with transaction.atomic():
-            if trace:
+            if mode == "memory":
                 tracemalloc.start()
-            with CaptureQueriesContext(connection) as ctx:
+            # (Not `capture or …`: the context has a length, 0 before it is entered.)
+            with capture if capture is not None else contextlib.nullcontext():
                 started = time.perf_counter()
                 counts = run_nightly(today=day)
                 elapsed = time.perf_counter() - started
-            peak = tracemalloc.get_traced_memory()[1] if trace else 0
-            if trace:
+            peak = tracemalloc.get_traced_memory()[1] if mode == "memory" else 0
+            if mode == "memory":
                 tracemalloc.stop()
             changed = License.objects.filter(pk__in=due_ids, state="expired").count()
+            writes = run_writes(started_at, notifications_before)
             transaction.set_rollback(True)
+        queries = capture.captured_queries if capture is not None else []
         return {
             "elapsed": elapsed,
             "counts": counts,
             "steps": dict(steps),
             "step_queries": dict(step_queries),
-            "queries": [q for q in ctx.captured_queries if not SAVEPOINT.match(q["sql"])],
+            "queries": [q for q in queries if not SAVEPOINT.match(q["sql"])],
             "peak": peak,
             "changed": changed,
+            "writes": writes,
         }
 
     runs = []
     for i in range(args.nightly_repeat):
         runs.append(one_run())
         log(f"[{args.db}] nightly run {i + 1}: {runs[-1]['elapsed']:.2f} s {runs[-1]['counts']}")
-    traced = one_run(trace=True)
+    counted = one_run("queries")
+    log(f"[{args.db}] nightly run with queries captured: {len(counted['queries'])} queries")
+    traced = one_run("memory")
     log(f"[{args.db}] nightly run with tracemalloc: peak {traced['peak'] / 2**20:.1f} MB")
     baseline, baseline_queries = sql_baseline(due_ids, args.nightly_repeat)
     last = runs[-1]
+    full, full_queries = sql_baseline_of_writes(last["writes"], args.nightly_repeat)
     return {
         "median": statistics.median(r["elapsed"] for r in runs),
-        "queries": len(last["queries"]),
+        "queries": len(counted["queries"]),
         "counts": {k: v for k, v in last["counts"].items() if v},
         "changed": last["changed"],
         "steps": {s: statistics.median(r["steps"][s] for r in runs) for s in last["steps"]},
-        "step_queries": last["step_queries"],
+        "step_queries": counted["step_queries"],
         "peak_mb": traced["peak"] / 2**20,
         "baseline": baseline,
         "baseline_queries": baseline_queries,
-        "explain": explain(last["queries"], args.large_table),
+        "full_baseline": full,
+        "full_baseline_queries": full_queries,
+        "written": {
+            "licenses": len(last["writes"]["licenses"]),
+            "notifications": len(last["writes"]["notifications"]),
+        },
+        "explain": explain(counted["queries"], args.large_table),
     }
 
 
@@ -632,7 +690,6 @@ def instrument_steps(steps: dict, step_queries: dict) -> None:
 def sql_baseline(due_ids: list[int], repeat: int) -> tuple[float, int]:
     """The same row changes as the nightly expiry, as plain SQL: one UPDATE, one INSERT."""
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
 
     from licensing.models import License
     from licensing.nightly import system_user
@@ -651,9 +708,10 @@ def sql_baseline(due_ids: list[int], repeat: int) -> tuple[float, int]:
         "WHERE id = ANY(%s)"
     )
     user = system_user().pk
-    times, queries = [], 0
+    times = []
     for _ in range(repeat):
-        with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        # Timed like the nightly runs: no query capture.
+        with transaction.atomic():
             started = time.perf_counter()
             with connection.cursor() as cursor:
                 cursor.execute(update, [due_ids])
@@ -661,9 +719,106 @@ def sql_baseline(due_ids: list[int], repeat: int) -> tuple[float, int]:
                 cursor.execute(insert, [user, due_ids])
             times.append(time.perf_counter() - started)
             transaction.set_rollback(True)
-        queries = len([q for q in ctx.captured_queries if not SAVEPOINT.match(q["sql"])])
         assert changed == len(due_ids)  # noqa: S101 - a benchmark sanity check
-    return statistics.median(times), queries
+    return statistics.median(times), 2
+
+
+# What the nightly run may write to a license (the rest of the row stays as it was).
+NIGHTLY_COLUMNS = (
+    "state",
+    "ends_on",
+    "expired_on",
+    "cancelled_on",
+    "state_reason",
+    "provisioning_overdue_since",
+)
+
+
+def run_writes(started_at, notifications_before: int) -> dict:
+    """Every row a run wrote, read inside its transaction before the rollback: the
+    licenses it changed (with their new values) and the notifications it created."""
+    import json
+
+    from licensing.models import License, Notification
+
+    changed = License.history.filter(history_date__gte=started_at).values("id")
+    licenses = list(
+        License.objects.filter(pk__in=changed).order_by("pk").values_list("pk", *NIGHTLY_COLUMNS)
+    )
+    columns = [f.attname for f in Notification._meta.concrete_fields if not f.primary_key]
+    notifications = [
+        [json.dumps(v) if name == "params" else v for name, v in zip(columns, row, strict=True)]
+        for row in Notification.objects.filter(pk__gt=notifications_before)
+        .order_by("pk")
+        .values_list(*columns)
+    ]
+    return {"licenses": licenses, "notifications": notifications, "columns": columns}
+
+
+def sql_baseline_of_writes(writes: dict, repeat: int) -> tuple[float, int]:
+    """Every row the run wrote, as plain SQL: one UPDATE of the licenses it changed to
+    their new values, one INSERT … SELECT of their history rows, one INSERT of the
+    notifications it created (reminders, alerts, the report)."""
+    from django.db import connection, transaction
+
+    from licensing.models import License, Notification
+    from licensing.nightly import system_user
+
+    quote = connection.ops.quote_name
+    lic_fields = [License._meta.pk] + [License._meta.get_field(c) for c in NIGHTLY_COLUMNS]
+    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in lic_fields)
+    names = ", ".join(["pk_"] + [f"v{i}" for i in range(len(NIGHTLY_COLUMNS))])
+    assign = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(lic_fields[1:]))
+    update = (
+        f"UPDATE licensing_license SET {assign} FROM unnest({arrays}) AS v ({names}) "  # noqa: S608 - names from the model
+        "WHERE licensing_license.id = v.pk_"
+    )
+    history = License.history.model
+    tracked = ", ".join(quote(f.column) for f in history.tracked_fields)
+    insert_history = (
+        f"INSERT INTO {history._meta.db_table} ({tracked}, history_date, "  # noqa: S608 - names from the model
+        "history_change_reason, history_type, history_user_id) "
+        f"SELECT {tracked}, now(), 'nightly (baseline)', '~', %s FROM licensing_license "
+        "WHERE id = ANY(%s)"
+    )
+    n_fields = [Notification._meta.get_field(c) for c in writes["columns"]]
+    n_arrays = ", ".join(
+        "%s::text[]" if f.name == "params" else f"%s::{f.cast_db_type(connection)}[]"
+        for f in n_fields
+    )
+    n_names = ", ".join(f.column for f in n_fields)
+    n_select = ", ".join(
+        f"v.{f.column}::jsonb" if f.name == "params" else f"v.{f.column}" for f in n_fields
+    )
+    insert_notifications = (
+        f"INSERT INTO licensing_notification ({n_names}) "  # noqa: S608 - names from the model
+        f"SELECT {n_select} FROM unnest({n_arrays}) AS v ({n_names})"
+    )
+    licenses, notifications = writes["licenses"], writes["notifications"]
+    license_columns = [list(c) for c in zip(*licenses, strict=True)] if licenses else []
+    notification_columns = (
+        [list(c) for c in zip(*notifications, strict=True)] if notifications else []
+    )
+    user = system_user().pk
+    statements = [
+        *(
+            [(update, license_columns), (insert_history, [user, license_columns[0]])]
+            if licenses
+            else []
+        ),
+        *([(insert_notifications, notification_columns)] if notifications else []),
+    ]
+    times = []
+    for _ in range(repeat):
+        # Timed like the nightly runs: no query capture.
+        with transaction.atomic():
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return statistics.median(times), len(statements)
 
 
 LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
