@@ -184,7 +184,7 @@ class Infrastructure(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "id"]
         constraints = [
             # Registration ids are unique ignoring case; on-premises ones are empty until
             # the customer registers on the portal.
@@ -195,6 +195,7 @@ class Infrastructure(models.Model):
                 violation_error_message="This registration id is already in use.",
             )
         ]
+        indexes = [models.Index(fields=["name", "id"], name="infrastructure_name")]
 
     def __str__(self) -> str:
         return f"{self.name} [{self.registration_id}]" if self.registration_id else self.name
@@ -339,7 +340,13 @@ class License(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "provisioning_due_on"], name="license_state_due"),
-            models.Index(fields=["state", "ends_on"], name="license_state_ends"),
+            # Also covers the dashboard's counts by end date, kind and (for a channel
+            # manager) partner, read from the index alone.
+            models.Index(
+                fields=["state", "ends_on"],
+                include=["policy", "partner"],
+                name="license_state_ends_cover",
+            ),
             # The nightly cancellation and reactivation: expired licenses by expiry date.
             models.Index(fields=["state", "expired_on"], name="license_state_expired"),
             models.Index(fields=["partner", "state"], name="license_partner_state"),
@@ -389,7 +396,8 @@ class Notification(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="notification_newest")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient}"
