@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, When
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -29,7 +28,13 @@ from partners.scoping import is_channel_manager, is_licensing_team, scope
 from . import services
 from .choices import PermissionState
 from .forms import CheckForm, GrantForm, PermissionRequestForm, TokenIssueForm
-from .models import Application, DeploymentCheck, DeploymentPermission, InfrastructureToken
+from .models import (
+    Application,
+    DeploymentCheck,
+    DeploymentPermission,
+    InfrastructureToken,
+    permission_queue_order,
+)
 
 INFRA_REGION = "owner_partner__region"
 CHOOSE_CONTACT = "Choose the developer's contact who consented."
@@ -329,14 +334,8 @@ class DeploymentPermissionAdmin(TransitionsMixin, RegionScopedAdmin):
 
     def get_ordering(self, request):
         # Work waiting for the licensing team first: consented requests, then the others.
-        # An expression, not an annotation, so foreign-key choice lists can use it too.
-        queue = Case(
-            When(state=PermissionState.REQUESTED, consent_at__isnull=False, then=0),
-            When(state=PermissionState.REQUESTED, then=1),
-            When(state=PermissionState.GRANTED, then=2),
-            default=3,
-        )
-        return [queue.asc(), "requested_on", "-id"]
+        # Expressions, not annotations, so foreign-key choice lists can use them too.
+        return permission_queue_order()
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -534,7 +533,6 @@ class DeploymentCheckAdmin(ReadOnlyMixin, AuditedAdmin):
         "caller",
         "client_ip",
     ]
-    date_hierarchy = "at"
     show_full_result_count = False
 
     @admin.display(description="answer", ordering="allowed")

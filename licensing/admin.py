@@ -626,7 +626,6 @@ class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
         ("created_at", DateTimeRangeFilterBuilder()),
     ]
     search_fields = ["recipient", "subject", "key", "partner__name"]
-    date_hierarchy = "created_at"
     show_full_result_count = False
 
 
@@ -636,7 +635,6 @@ class RegistrationAttemptAdmin(ReadOnlyMixin, AuditedAdmin):
     list_select_related = ["license__policy"]
     list_filter = ["outcome", ("at", DateTimeRangeFilterBuilder())]
     search_fields = ["client_ip", "registration_id"]
-    date_hierarchy = "at"
     show_full_result_count = False
 
 

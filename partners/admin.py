@@ -273,7 +273,6 @@ class PartnershipTermAdmin(RegionScopedAdmin):
         "fee_waived",
         "revoked_by",
     ]
-    date_hierarchy = "ends_on"
     show_full_result_count = False
     search_fields = ["partner__name"]
     autocomplete_fields = ["partner"]
@@ -298,7 +297,6 @@ class ComplianceIncidentAdmin(RegionScopedAdmin):
         ("resolved_on", admin.EmptyFieldListFilter),
         ("opened_on", DateRangeFilterBuilder()),
     ]
-    date_hierarchy = "opened_on"
     autocomplete_fields = ["partner", "license"]
     search_fields = ["partner__name", "notes"]
 
@@ -326,7 +324,6 @@ class OpportunityAdmin(RegionScopedAdmin):
         ("registered_on", DateRangeFilterBuilder()),
         ("closed_on", DateRangeFilterBuilder()),
     ]
-    date_hierarchy = "registered_on"
     show_full_result_count = False
     search_fields = ["prospect_name", "partner__name"]
     autocomplete_fields = ["partner"]

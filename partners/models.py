@@ -298,9 +298,13 @@ class Opportunity(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["-registered_on"]
+        ordering = ["-registered_on", "-id"]
         verbose_name_plural = "opportunities"
-        indexes = [models.Index(fields=["status", "solution_architect"], name="opp_status_sa")]
+        indexes = [
+            models.Index(fields=["status", "solution_architect"], name="opp_status_sa"),
+            # The list's order: its first page read from the index, not a sort of the table.
+            models.Index(fields=["-registered_on", "-id"], name="opp_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prospect_name} ({self.partner})"
