@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 import tablib
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import modelresource_factory
@@ -53,6 +55,16 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
     # SIMPLE_HISTORY_REVERT_DISABLED (settings) hides the revert button; the views below
     # also refuse the POST that would still revert, and rows outside the user's scope.
     history_list_display = ["history_change_reason"]
+
+    def action_checkbox(self, obj):
+        # Django's markup, written directly: rendering the checkbox widget's template took
+        # a quarter of a millisecond per row, a quarter of a full page's rendering.
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def _history_visible(self, request, object_id) -> bool:
         pk = unquote(object_id)

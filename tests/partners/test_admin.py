@@ -189,3 +189,15 @@ def test_solution_architect_sees_only_assigned_opportunities(client):
     client.force_login(architect)
     html = client.get("/admin/partners/opportunity/").content.decode()
     assert "Assigned Prospect" in html and "Unassigned Prospect" not in html
+
+
+def test_row_checkboxes_are_djangos_markup_with_the_name_escaped(good_partner):
+    """The list's row checkbox is written without the widget template; the actions'
+    JavaScript and POST read the same markup, and a name cannot inject HTML."""
+    from django.contrib import admin
+
+    good_partner.name = 'Acme <b>"Apps"</b>'
+    model_admin = admin.site.get_model_admin(Partner)
+    ours = model_admin.action_checkbox(good_partner)
+    assert ours == admin.ModelAdmin.action_checkbox(model_admin, good_partner)
+    assert "<b>" not in ours and "&lt;b&gt;" in ours
