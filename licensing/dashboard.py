@@ -6,6 +6,7 @@ architect's assignment apply), narrowed by the same filter the link's query stri
 a number on the dashboard is always the row count of the list it opens. A card is shown
 only to users who may view its model. The number of queries does not grow with the data:
 counts are COUNT queries, and the few rows listed are fetched with what they display.
+The figures are cached until the data they count changes (`dashboard_cache`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Model, Q, QuerySet, Value, Window
 from django.urls import reverse
 
 from ipp.choices import PermissionState
@@ -24,7 +25,7 @@ from ipp.models import DeploymentPermission
 from partners.models import Partner
 from partners.services import standing, today
 
-from . import charts
+from . import charts, dashboard_cache
 from .calendar import business_days_between
 from .choices import ExtensionState, LicenseState
 from .models import (
@@ -195,11 +196,18 @@ def license_cards(licenses: QuerySet, day: date, by_day: dict) -> list[Card]:
 
 def partner_card(partners: QuerySet, day: date) -> Card:
     failing = partners.not_in_good_standing(day)
-    listed = failing.with_standing_data().order_by("name", "pk")[:LISTED]
+    # The first rows and, on each, the count of all of them (a window over the whole
+    # match, computed before the LIMIT): one query for the figure and the list.
+    listed = list(
+        failing.with_standing_data()
+        .annotate(failing_count=Window(Count("*")))
+        .order_by("name", "pk")[:LISTED]
+    )
+    count = listed[0].failing_count if listed else 0
     return Card(
         "partners-not-in-good-standing",
         "Partners not in good standing",
-        [Figure(failing.count(), changelist_url(Partner, good_standing="no"))],
+        [Figure(count, changelist_url(Partner, good_standing="no"))],
         help="Their licenses will not renew and they may not get an Internal license.",
         items=[
             Item(
@@ -212,45 +220,53 @@ def partner_card(partners: QuerySet, day: date) -> Card:
     )
 
 
-def dashboard(request) -> dict:
-    """Cards, the expiry chart and the last nightly run, as this user may see them."""
-    day = today()
-    cards: list[Card] = []
-    chart = None
+def request_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
+    """The row count of each queryset, all in one query (UNION ALL of one count each)."""
+    parts = [
+        queryset.order_by()
+        .annotate(part=Value(name))
+        .values("part")
+        .annotate(n=Count("*"))
+        .values_list("part", "n")
+        for name, queryset in querysets.items()
+    ]
+    if not parts:
+        return {}
+    counts = dict(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else dict(parts[0])
+    return {name: counts.get(name, 0) for name in querysets}
 
-    licenses = visible(request, License)
-    if licenses is not None:
-        # Active licenses by last day over the chart's year, read once for the chart and
-        # the expiry windows of the cards.
-        by_day = charts.endings_by_day(licenses, *charts.chart_span(day))
-        cards += license_cards(licenses, day, by_day)
-        chart = charts.expiry_chart(licenses, start=day, link=bar_url, by_day=by_day)
 
-    extensions = visible(request, Extension)
+def request_cards(extensions: QuerySet | None, permissions: QuerySet | None) -> list[Card]:
+    """The extension and IPP permission requests waiting, for those who may see each."""
+    waiting = {}
     if extensions is not None:
+        waiting["extensions"] = extensions.filter(state=ExtensionState.REQUESTED)
+    if permissions is not None:
+        waiting["permissions"] = permissions.filter(state=PermissionState.REQUESTED)
+    counts = request_counts(waiting)
+    cards = []
+    if "extensions" in counts:
         cards.append(
             Card(
                 "extension-requests",
                 "Extension requests waiting",
                 [
                     Figure(
-                        extensions.filter(state=ExtensionState.REQUESTED).count(),
+                        counts["extensions"],
                         changelist_url(Extension, state__exact=ExtensionState.REQUESTED),
                     )
                 ],
                 help="Demo and Internal license extensions waiting for the licensing team.",
             )
         )
-
-    permissions = visible(request, DeploymentPermission)
-    if permissions is not None:
+    if "permissions" in counts:
         cards.append(
             Card(
                 "ipp-permission-requests",
                 "IPP permission requests waiting",
                 [
                     Figure(
-                        permissions.filter(state=PermissionState.REQUESTED).count(),
+                        counts["permissions"],
                         changelist_url(
                             DeploymentPermission, state__exact=PermissionState.REQUESTED
                         ),
@@ -259,10 +275,45 @@ def dashboard(request) -> dict:
                 help="Deployment permissions asked for, not yet granted or refused.",
             )
         )
+    return cards
 
+
+def license_section(licenses: QuerySet, day: date) -> tuple[list[Card], str]:
+    # Active licenses by last day over the chart's year, read once for the chart and the
+    # expiry windows of the cards.
+    by_day = charts.endings_by_day(licenses, *charts.chart_span(day))
+    cards = license_cards(licenses, day, by_day)
+    return cards, charts.expiry_chart(licenses, start=day, link=bar_url, by_day=by_day)
+
+
+def dashboard(request) -> dict:
+    """Cards, the expiry chart and the last nightly run, as this user may see them.
+
+    A card is shown when the user may view its model; its figures come from the cache
+    while the data they count is unchanged (`dashboard_cache`).
+    """
+    day = today()
+    user = request.user
+    version = dashboard_cache.data_version()
+    cards: list[Card] = []
+    chart = None
+
+    def section(name, compute):
+        return dashboard_cache.cached(version, user, day, name, compute)
+
+    licenses = visible(request, License)
+    if licenses is not None:
+        license_cards_, chart = section("licenses", lambda: license_section(licenses, day))
+        cards += license_cards_
+    extensions = visible(request, Extension)
+    permissions = visible(request, DeploymentPermission)
+    if extensions is not None or permissions is not None:
+        # Which of the two the user may see is part of the key.
+        name = f"requests-{extensions is not None:d}{permissions is not None:d}"
+        cards += section(name, lambda: request_cards(extensions, permissions))
     partners = visible(request, Partner)
     if partners is not None:
-        cards.append(partner_card(partners, day))
+        cards.append(section("partners", lambda: partner_card(partners, day)))
 
     nightly = None
     runs = visible(request, NightlyRun)

@@ -44,7 +44,7 @@ from partners.models import Partner
 from partners.services import standing
 from partners.services import today as utc_today
 
-from . import notifications
+from . import dashboard_cache, notifications
 from .choices import LicenseKind, LicenseState, NotificationKind, RunStatus
 from .models import (
     Infrastructure,
@@ -167,6 +167,8 @@ class Context:
         """
         if not objects:
             return
+        # Bulk SQL sends no signals: the dashboard counts again once this commits.
+        transaction.on_commit(dashboard_cache.data_changed)
         with transaction.atomic(savepoint=False):
             for start in range(0, len(objects), BATCH):
                 part = objects[start : start + BATCH]

@@ -151,6 +151,9 @@ LOGGING = {
 # Shared cache: the portal's rate limits count here. Development uses local memory;
 # production points it at Redis so every web process shares the counters.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# How long the dashboard's figures may stay in that cache; any committed change to the data
+# they count replaces them at once (licensing/dashboard_cache.py). 0: counted on every visit.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=600)
 
 # Public base URL of the desk, used in mails (the licensing portal link).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -21,3 +21,6 @@ CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:637
 
 LICENSE_SIGNING_KEY_FILE = str(BASE_DIR / "var" / "test-license-signing-key.pem")
 LICENSE_SIGNING_KEY_AUTOGENERATE = True
+
+# The dashboard's figures are cached as in production (tests start with an empty cache).
+DASHBOARD_CACHE_SECONDS = 600

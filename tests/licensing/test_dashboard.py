@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ipp.models import DeploymentPermission
+from licensing import dashboard_cache
 from licensing.choices import ExtensionReason
 from licensing.models import Extension, Infrastructure, License, LicensePolicy, NightlyRun
 from partners import roles
@@ -254,20 +255,74 @@ def test_a_user_without_license_permission_sees_no_license_card(client, two_regi
 
 
 def test_the_dashboard_query_count_does_not_grow_with_the_data(
-    client, region, channel_manager, licensing_user
+    client, region, channel_manager, licensing_user, django_capture_on_commit_callbacks
 ):
     client.force_login(licensing_user)
     populate(region, channel_manager, tag="First")  # 8 licenses, one of each kind of row
     client.get(INDEX)  # warm the caches (content types, session)
+    dashboard_cache.data_changed()  # both visits count their figures
     with CaptureQueriesContext(connection) as few:
         client.get(INDEX)
-    populate(region, channel_manager, tag="More", copies=4)  # 32 licenses more
+    with django_capture_on_commit_callbacks(execute=True):  # committed: counted again
+        populate(region, channel_manager, tag="More", copies=4)  # 32 licenses more
     assert License.objects.count() == 40
     with CaptureQueriesContext(connection) as many:
         response = client.get(INDEX)
 
     assert by_card(response)["license-requests"] == [5]
     assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
+
+
+# --- Figures kept until the data changes ------------------------------------------------
+
+
+def license_queries(captured) -> list[str]:
+    return [q["sql"] for q in captured if '"licensing_license"' in q["sql"]]
+
+
+def test_the_figures_are_counted_once_and_again_after_any_committed_change(
+    client, two_regions, licensing_user, channel_manager, django_capture_on_commit_callbacks
+):
+    from licensing import services
+
+    client.force_login(licensing_user)
+    first = by_card(client.get(INDEX))
+    with CaptureQueriesContext(connection) as again:
+        assert by_card(client.get(INDEX)) == first
+    assert not license_queries(again.captured_queries), "figures were counted again"
+
+    # A request made in the admin's services (a model save): the next visit counts it.
+    partner = License.objects.filter(partner__region__code="emea-south").first().partner
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_license(
+            partner=partner, kind="DL", hosting="on_premises", by=channel_manager, on=TODAY
+        )
+    assert by_card(client.get(INDEX))["license-requests"] == [first["license-requests"][0] + 1]
+
+
+def test_the_nightly_runs_bulk_writes_refresh_the_figures(
+    client, two_regions, licensing_user, django_capture_on_commit_callbacks
+):
+    from licensing import services
+
+    client.force_login(licensing_user)
+    assert by_card(client.get(INDEX))["trials-awaiting-conversion"] == [3]
+    # One of the won trials ended yesterday: the nightly run expires it with a bulk UPDATE.
+    trial = License.objects.filter(policy__kind="TL", opportunity__status="won").first()
+    License.objects.filter(pk=trial.pk).update(ends_on=TODAY - timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_nightly(today=TODAY)["trials_expired"] == 1
+    assert by_card(client.get(INDEX))["trials-awaiting-conversion"] == [2]
+
+
+def test_a_change_in_a_channel_managers_regions_changes_her_figures(
+    client, two_regions, channel_manager, apac, django_capture_on_commit_callbacks
+):
+    client.force_login(channel_manager)
+    assert by_card(client.get(INDEX))["license-requests"] == [1]
+    with django_capture_on_commit_callbacks(execute=True):
+        apac.channel_managers.add(channel_manager)
+    assert by_card(client.get(INDEX))["license-requests"] == [3]
 
 
 # --- The expiry chart --------------------------------------------------------------------

@@ -62,6 +62,7 @@ from django.db.models.functions import Mod
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from ipp.models import Application, DeploymentCheck, DeploymentPermission
+from licensing import dashboard_cache
 from licensing.choices import Hosting, LicenseKind, LicenseState
 from licensing.models import (
     Environment,
@@ -234,6 +235,8 @@ class Command(BaseCommand):
         if due_on is not None:
             with transaction.atomic():
                 self.make_due(due_on, due)
+        # Bulk inserts send no signals: the dashboard's cached figures are counted again.
+        dashboard_cache.data_changed()
         if seed:
             self.summary(time.monotonic() - started)
 
