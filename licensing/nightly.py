@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
@@ -40,7 +40,7 @@ from django.db.models.functions import Cast, Mod
 from django.utils import timezone
 
 from partners.choices import PartnerStatus
-from partners.models import Partner
+from partners.models import Contact, Partner
 from partners.services import standing
 from partners.services import today as utc_today
 
@@ -437,8 +437,8 @@ def send_reminders(ctx: Context) -> None:
     """The one reminder due per active license ending within the policy's window.
 
     Most licenses of the window had tonight's reminder already: the database leaves them
-    out (no reminder recorded for this end date and offset), and only the licenses still
-    owed one are loaded, with their partner, contacts and people.
+    out (no reminder recorded for this end date and offset), and only the addresses of the
+    licenses still owed one are read.
     """
     for policy in LicensePolicy.objects.all():
         offsets = policy.reminder_day_list
@@ -467,33 +467,61 @@ def send_reminders(ctx: Context) -> None:
         )
         todo = list(owed)
         for start in range(0, len(todo), BATCH):
-            batch = (
-                License.objects.filter(pk__in=todo[start : start + BATCH])
-                .select_related(
-                    "policy",
-                    "partner__channel_manager",
-                    "opportunity__solution_architect",
-                    "requested_by",
-                )
-                .prefetch_related("partner__contacts")
-            )
             rows = []
-            for lic in batch:
-                n = owed[lic.pk]
-                for email in reminder_recipients(lic):
+            for pk, partner_id, ends_on, emails in recipients_of(todo[start : start + BATCH]):
+                n = owed[pk]
+                for email in emails:
                     rows.append(
                         Notification(
                             kind=NotificationKind.REMINDER,
-                            license=lic,
-                            partner=lic.partner,
+                            license_id=pk,
+                            partner_id=partner_id,
                             recipient=email,
                             template="reminder",
-                            params={"days": n, "ends_on": lic.ends_on.isoformat()},
-                            key=f"reminder:{lic.pk}:{lic.ends_on}:{n}:{email.lower()}",
+                            params={"days": n, "ends_on": ends_on.isoformat()},
+                            key=f"reminder:{pk}:{ends_on}:{n}:{email.lower()}",
                         )
                     )
             with transaction.atomic():
                 ctx.counts["reminders"] += ctx.mail_after_commit(rows)
+
+
+def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
+    """(license id, partner id, end, recipients) of each license: `reminder_recipients`
+    for a batch, in two queries of plain values (no model objects per license)."""
+    rows = (
+        License.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "partner_id",
+            "ends_on",
+            "policy__kind",
+            "opportunity__solution_architect_id",
+            "opportunity__solution_architect__email",
+            "requested_by__email",
+            "partner__channel_manager__email",
+        )
+    )
+    rows = list(rows)
+    partners = {row[1] for row in rows if row[3] != LicenseKind.TL}
+    contacts = defaultdict(list)
+    for partner_id, email in (
+        Contact.objects.filter(partner_id__in=partners)
+        .order_by("partner_id", "role")
+        .values_list("partner_id", "email")
+    ):
+        contacts[partner_id].append(email)
+    found = []
+    for pk, partner_id, ends_on, kind, architect, architect_email, requester_email, cm in rows:
+        if kind == LicenseKind.TL:
+            # The architect when the opportunity has one, else whoever asked for it.
+            email = architect_email if architect else requester_email
+            emails = [email] if email else []
+        else:
+            emails = contacts[partner_id] + ([cm] if cm else [])
+        found.append((pk, partner_id, ends_on, emails))
+    return found
 
 
 # --- (e) late provisioning ---------------------------------------------------------------

@@ -220,6 +220,29 @@ def test_trial_reminders_go_to_the_solution_architect(trial, architect):
     ) == [architect.email]
 
 
+def test_reminders_of_a_batch_go_to_the_same_people_as_one_license_alone(
+    demo, trial, partner, architect, channel_manager
+):
+    """The night reads a batch's addresses as plain values; each license's recipients are
+    those `reminder_recipients` names for it, in the same order, edge cases included."""
+    partner.channel_manager = channel_manager
+    partner.save()
+    orphan = License.objects.get(pk=trial.pk)
+    orphan.pk = None  # a trial without an opportunity: its requester is told
+    orphan.opportunity = None
+    orphan.requested_by = channel_manager
+    orphan.activation_code = ""
+    orphan.save()
+    architect.email = ""  # an architect without an address: nobody, not the requester
+    architect.save()
+    licenses = License.objects.filter(pk__in=[demo.pk, trial.pk, orphan.pk])
+    expected = {lic.pk: nightly.reminder_recipients(lic) for lic in licenses}
+    assert expected[demo.pk][-1] == channel_manager.email
+    assert expected[trial.pk] == [] and expected[orphan.pk] == [channel_manager.email]
+    got = {pk: emails for pk, _, _, emails in nightly.recipients_of(list(expected))}
+    assert got == expected
+
+
 def test_reminder_mail_names_the_license_and_its_end(demo, django_capture_on_commit_callbacks):
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
