@@ -258,6 +258,7 @@ class PartnerAdmin(RegionScopedAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(RegionScopedAdmin):
+    ordering = ["partner__name", "role"]
     region_path = "partner__region"
     list_display = ["name", "role", "email", "partner"]
     list_select_related = ["partner"]
@@ -269,6 +270,7 @@ class ContactAdmin(RegionScopedAdmin):
 
 @admin.register(PartnershipTerm)
 class PartnershipTermAdmin(RegionScopedAdmin):
+    ordering = ["partner__name", "-starts_on"]
     region_path = "partner__region"
     list_display = [
         "partner",

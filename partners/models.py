@@ -154,7 +154,9 @@ class Contact(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["partner", "role"]
+        # By the partner's id, not "partner": that orders by the partner's own ordering, a
+        # join to partners in every prefetch of a partner's contacts. The list sorts by name.
+        ordering = ["partner_id", "role"]
         constraints = [
             models.UniqueConstraint(
                 fields=["partner", "role"],
@@ -185,7 +187,7 @@ class PartnershipTerm(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["partner", "-starts_on"]
+        ordering = ["partner_id", "-starts_on"]  # (see Contact.Meta.ordering)
         constraints = [
             models.CheckConstraint(
                 condition=Q(ends_on__gte=models.F("starts_on")),
