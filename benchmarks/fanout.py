@@ -9,6 +9,7 @@ the end of the last part (the global steps) is measured from the NightlyRun rows
         [--chunks 4] [--processes 1 2]
 
 Prints one line per worker count and the ratio. Loopback only; the copies are dropped.
+`benchmarks/run.py` calls `measure` for the fan-out rows of its table.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_large bash benchmarks/load.sh
 #
 # Options by environment: USERNAME (default licensing), DURATION (60s), CONNECTIONS (50),
-# PORT (8020). Prints wrk's summary with p50/p95/p99 and the error count.
+# PORT (8020), CACHE_URL (default Redis database 11, as production shares one cache). Prints wrk's summary with p50/p95/p99 and the error count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?set DATABASE_URL to the PostgreSQL database to load}"
@@ -14,6 +14,8 @@ PORT=${PORT:-8020}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 export DJANGO_SETTINGS_MODULE=config.settings.local DEBUG=false ALLOWED_HOSTS=127.0.0.1
 export CELERY_TASK_ALWAYS_EAGER=true
+# The shared cache of production (Redis): the dashboard keeps its figures there.
+export CACHE_URL=${CACHE_URL:-rediscache://127.0.0.1:6379/11}
 
 # A session for the user, made directly in the database (no login form, no lockout).
 DESK_COOKIE=$(.venv/bin/python - "$USERNAME" <<'PY'

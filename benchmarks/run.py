@@ -20,8 +20,10 @@ so that the nightly run and the SQL baseline change the same rows.
 
 It prints ONE table (columns A = the smaller size, B = the larger one, B/A their ratio):
 - `admin`: every changelist of `admin.site._registry` (auth and axes left out) and the
-  admin index (the dashboard), as the licensing team (`scale.licensing`) and as a channel
-  manager of one region out of ten (`scale.cm.emea-south`): queries per request
+  admin index (the dashboard) twice: as users meet it (figures from the cache while the
+  data is unchanged) and counted (the data version replaced before each request); as the
+  licensing team (`scale.licensing`) and as a channel manager of one region out of ten
+  (`scale.cm.emea-south`): queries per request
   (CaptureQueriesContext) and the median server time of --repeat requests with the Django
   test Client (force_login), after one warm-up request; the note gives the page size and
   the slowest query at size B.
@@ -42,6 +44,10 @@ It prints ONE table (columns A = the smaller size, B = the larger one, B/A their
   sequential scan of a table over --large-table rows, "PK-ORDER SCAN + FILTER" a walk of
   the primary key that filters every row (ORDER BY id LIMIT n), a full scan in disguise;
   the "as" column says whether the scans of large tables all use an index (at size B).
+- `fanout`: the night of D on copies of the large database (--fanout-db), dispatched as
+  --fanout-chunks chunk tasks to a Celery worker on Redis with 1 and then 2 processes
+  (benchmarks/fanout.py): the time from dispatch to the end of the global steps, and the
+  ratio 2 processes / 1.
 
 Progress and the children's output go to stderr; stdout is the table, preceded by the sizes,
 the seeding times and the load average during each part (other work on the machine skews
@@ -57,7 +63,11 @@ Options:
   --day YYYY-MM-DD      the measured day D (default: tomorrow, UTC)
   --repeat N            requests per admin page (default 7)
   --nightly-repeat N    timed nightly runs and baseline runs per database (default 3)
-  --only admin|nightly  one part only (default both)
+  --only admin|nightly|fanout
+                        one part only (default all three)
+  --fanout-db medium|large
+                        the database whose night the fan-out runs (default large)
+  --fanout-chunks N     chunk tasks of the fanned-out night (default 4)
   --reseed              drop (WITH FORCE: other sessions on them are ended) and re-create
                         the databases first
   --large-table ROWS    a table over this many rows is "large" (default 10000)
@@ -112,7 +122,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--day", type=date.fromisoformat, default=None)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--nightly-repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["admin", "nightly"], default=None)
+    parser.add_argument("--only", choices=["admin", "nightly", "fanout"], default=None)
+    parser.add_argument("--fanout-chunks", type=int, default=4)
+    parser.add_argument("--fanout-db", choices=["medium", "large"], default="large")
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--large-table", type=int, default=10000)
     parser.add_argument("--json", default=None)
@@ -215,21 +227,49 @@ def main() -> None:
     day = args.day or utc_today() + timedelta(days=1)
     names = {k: check_name(f"{args.db_prefix}_{k}") for k in ("small", "medium", "large")}
     sizes = {"small": args.small, "medium": args.medium, "large": args.large}
-    wanted = {"admin": ("small", "large"), "nightly": ("medium", "large")}
-    parts = [args.only] if args.only else ["admin", "nightly"]
+    wanted = {
+        "admin": ("small", "large"),
+        "nightly": ("medium", "large"),
+        "fanout": (args.fanout_db,),
+    }
+    parts = [args.only] if args.only else ["admin", "nightly", "fanout"]
     needed = sorted({db for part in parts for db in wanted[part]}, key=list(names).index)
-    results: dict = {"day": day.isoformat(), "prepare": {}, "admin": {}, "nightly": {}}
+    results: dict = {
+        "day": day.isoformat(),
+        "prepare": {},
+        "admin": {},
+        "nightly": {},
+        "fanout": {},
+    }
     for key in needed:
         ensure_database(args.pg, names[key], args.reseed)
         # Only the nightly databases get a due set (--due 0: none).
-        due = args.due if "nightly" in parts and key in wanted["nightly"] else 0
+        nightly_db = key in wanted["nightly"] + wanted["fanout"]
+        due = args.due if {"nightly", "fanout"} & set(parts) and nightly_db else 0
         results["prepare"][key] = run_child(args, "prepare", names[key], sizes[key], day, due)
     for part in parts:
+        if part == "fanout":
+            results["fanout"] = measure_fanout(args, names[args.fanout_db], day)
+            continue
         for key in wanted[part]:
             results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print_report(results, args, sizes)
+
+
+def measure_fanout(args, source: str, day: date) -> dict:
+    """The night of `day` on copies of `source`, split in chunk tasks, on a Celery worker
+    with 1 and with 2 processes (benchmarks/fanout.py: Redis, loopback)."""
+    import fanout
+
+    found = {}
+    for processes in (1, 2):
+        log(f"[{source}] fan-out: {args.fanout_chunks} chunks on {processes} worker process(es) …")
+        seconds, counts = fanout.measure(source, day.isoformat(), args.fanout_chunks, processes)
+        log(f"[{source}] fan-out on {processes}: {seconds:.2f} s {counts}")
+        found[processes] = {"seconds": seconds, "counts": counts}
+    return {"source": source, "chunks": args.fanout_chunks, "runs": found}
 
 
 def fmt_ms(seconds: float | None) -> str:
@@ -393,6 +433,25 @@ def print_report(results: dict, args, sizes: dict) -> None:
                     f"B: {plan['scans']}" + (f" | A: {other['scans']}" if other else ""),
                 ]
             )
+    fan = results.get("fanout")
+    if fan:
+        runs = fan["runs"]
+        one, two = runs[1]["seconds"], runs[2]["seconds"]
+        size = sizes[args.fanout_db][1]
+        what = f"nightly in {fan['chunks']} chunk tasks, {size:,} licenses, {args.due:,} due"
+        rows.append(
+            [
+                "fanout",
+                what,
+                "Celery on Redis",
+                "1 process",
+                fmt_ms(one),
+                "2 processes",
+                fmt_ms(two),
+                ratio(two, one),
+                f"dispatch to the end of the global steps; counts {runs[2]['counts']}",
+            ]
+        )
     legend = (
         f"A = small ({sizes['small'][1]:,} licenses, {sizes['small'][0]:,} partners) for admin "
         f"rows, medium ({sizes['medium'][1]:,} licenses) for nightly/explain rows; "
