@@ -488,7 +488,9 @@ def send_reminders(ctx: Context) -> None:
 
 def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
     """(license id, partner id, end, recipients) of each license: `reminder_recipients`
-    for a batch, in two queries of plain values (no model objects per license)."""
+    for a batch, in three queries of plain values (no model objects per license): the
+    licenses, their partners' channel managers, the partners' contacts. (Joining the
+    partners to the licenses made the planner hash the whole partner table.)"""
     rows = (
         License.objects.filter(pk__in=ids)
         .order_by("pk")
@@ -500,11 +502,13 @@ def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
             "opportunity__solution_architect_id",
             "opportunity__solution_architect__email",
             "requested_by__email",
-            "partner__channel_manager__email",
         )
     )
     rows = list(rows)
     partners = {row[1] for row in rows if row[3] != LicenseKind.TL}
+    managers = dict(
+        Partner.objects.filter(pk__in=partners).values_list("pk", "channel_manager__email")
+    )
     contacts = defaultdict(list)
     for partner_id, email in (
         Contact.objects.filter(partner_id__in=partners)
@@ -513,13 +517,14 @@ def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
     ):
         contacts[partner_id].append(email)
     found = []
-    for pk, partner_id, ends_on, kind, architect, architect_email, requester_email, cm in rows:
+    for pk, partner_id, ends_on, kind, architect, architect_email, requester_email in rows:
         if kind == LicenseKind.TL:
             # The architect when the opportunity has one, else whoever asked for it.
             email = architect_email if architect else requester_email
             emails = [email] if email else []
         else:
-            emails = contacts[partner_id] + ([cm] if cm else [])
+            manager = managers.get(partner_id)
+            emails = contacts[partner_id] + ([manager] if manager else [])
         found.append((pk, partner_id, ends_on, emails))
     return found
 
