@@ -23,7 +23,8 @@ def permission_queue_order() -> list:
     then granted permissions, then the rest; oldest request first. The admin orders by it
     and an index of the same expressions serves it, so a first page needs no sort."""
     queue = models.Case(
-        models.When(state=PermissionState.REQUESTED, consent_at__isnull=False, then=0),
+        # (Lookups in name order: the migration writes them so, and compares them in order.)
+        models.When(consent_at__isnull=False, state=PermissionState.REQUESTED, then=0),
         models.When(state=PermissionState.REQUESTED, then=1),
         models.When(state=PermissionState.GRANTED, then=2),
         default=3,
