@@ -113,7 +113,8 @@ def _run(day: date, steps, progress, chunk=None, part="") -> dict:
     run = NightlyRun.objects.create(
         day=day, part=part, started_at=timezone.now(), status=RunStatus.RUNNING
     )
-    lock = f"nightly-run:{day.isoformat()}:{part or 'all'}"
+    # "chunk 2/4" -> "chunk-2-of-4": a key any cache backend accepts.
+    lock = f"nightly-run:{day.isoformat()}:{(part or 'all').replace(' ', '-').replace('/', '-of-')}"
     # A second beat or worker on the same day waits its turn: it finds the lock taken and
     # records a skipped run (the first one's work is idempotent anyway).
     if not cache.add(lock, run.pk, timeout=LOCK_SECONDS):
