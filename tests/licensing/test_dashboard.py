@@ -300,6 +300,17 @@ def test_the_figures_are_counted_once_and_again_after_any_committed_change(
     assert by_card(client.get(INDEX))["license-requests"] == [first["license-requests"][0] + 1]
 
 
+def test_without_a_cache_lifetime_every_visit_counts(client, two_regions, licensing_user, settings):
+    # Development without a shared cache: a nightly run in another process could not
+    # replace the data version, so nothing is kept.
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    client.force_login(licensing_user)
+    client.get(INDEX)
+    with CaptureQueriesContext(connection) as again:
+        client.get(INDEX)
+    assert license_queries(again.captured_queries)
+
+
 def test_the_nightly_runs_bulk_writes_refresh_the_figures(
     client, two_regions, licensing_user, django_capture_on_commit_callbacks
 ):
