@@ -162,9 +162,9 @@ class Context:
 
         What bulk_update_with_history does, at the database's speed and whatever the number
         of distinct values (renewals to each partner's own term end, expiry reasons naming
-        each partner's failing conditions): one UPDATE … FROM a VALUES list of the new
-        values, then one INSERT … SELECT copying the updated rows into the history table,
-        joined to a VALUES list of the reasons. Same transaction.
+        each partner's failing conditions): one UPDATE … FROM a table of the new values
+        (`_rows`), then one INSERT … SELECT copying the updated rows into the history table,
+        joined to a table of the reasons. Same transaction, batches of BATCH rows.
         """
         if not objects:
             return
