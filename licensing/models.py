@@ -340,11 +340,11 @@ class License(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "provisioning_due_on"], name="license_state_due"),
-            # Also covers the dashboard's counts by end date, kind and (for a channel
-            # manager) partner, read from the index alone.
+            # Also covers the dashboard's counts by end date, kind, (for a channel manager)
+            # partner, and the won opportunities of active trials, read from the index alone.
             models.Index(
                 fields=["state", "ends_on"],
-                include=["policy", "partner"],
+                include=["policy", "partner", "opportunity"],
                 name="license_state_ends_cover",
             ),
             # The nightly cancellation and reactivation: expired licenses by expiry date.
