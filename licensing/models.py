@@ -273,7 +273,12 @@ class License(models.Model):
 
     policy = models.ForeignKey(LicensePolicy, on_delete=models.PROTECT, related_name="licenses")
     partner = models.ForeignKey(
-        "partners.Partner", on_delete=models.PROTECT, related_name="licenses"
+        "partners.Partner",
+        on_delete=models.PROTECT,
+        related_name="licenses",
+        # The (partner, state) index below serves every lookup by partner; a second index
+        # on the column alone made the planner pick it and filter the states row by row.
+        db_index=False,
     )
     opportunity = models.ForeignKey(
         "partners.Opportunity",
