@@ -27,6 +27,9 @@ from django.db import transaction
 from partners.scoping import role_names, sees_everything
 
 VERSION_KEY = "dashboard:data-version"
+# Part of every key: bump it when the cached shapes change (the Card, Figure and Item
+# dataclasses, a section's return value), so a deploy never unpickles the old ones.
+FORMAT = 1
 T = TypeVar("T")
 
 # The models whose rows a dashboard figure counts or scopes: a save or delete of one of them
@@ -77,7 +80,7 @@ def cached(version: str, user, day: date, section: str, compute: Callable[[], T]
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if not seconds:
         return compute()
-    key = f"dashboard:{version}:{day.isoformat()}:{scope_key(user)}:{section}"
+    key = f"dashboard:{FORMAT}:{version}:{day.isoformat()}:{scope_key(user)}:{section}"
     value = cache.get(key)
     if value is None:
         value = compute()
