@@ -26,6 +26,19 @@ def expired(partner, channel_manager, licensing_user, release):
     return lic
 
 
+@pytest.fixture
+def requested(expired, channel_manager, time_machine):
+    """An extension asked for by the channel manager on the day the license expired."""
+    time_machine.move_to(expired.expired_on)
+    return services.request_extension(
+        expired,
+        by=channel_manager,
+        reason="legal_constraints",
+        requested_until=expired.ends_on + timedelta(days=30),
+        on=expired.expired_on,
+    )
+
+
 def extension_form(lic, **extra):
     return {
         "license": lic.pk,
@@ -62,17 +75,8 @@ def test_extension_form_shows_the_policy_refusal_and_creates_nothing(
     assert not Extension.objects.exists()
 
 
-def test_licensing_team_grants_and_refuses_with_actions(
-    client, licensing_user, channel_manager, expired, time_machine
-):
-    time_machine.move_to(expired.expired_on)
-    ext = services.request_extension(
-        expired,
-        by=channel_manager,
-        reason="legal_constraints",
-        requested_until=expired.ends_on + timedelta(days=30),
-        on=expired.expired_on,
-    )
+def test_licensing_team_grants_and_refuses_with_actions(client, licensing_user, expired, requested):
+    ext = requested
     client.force_login(licensing_user)
     html = client.get("/admin/licensing/extension/").content.decode()
     assert "Requested" in html
@@ -86,17 +90,8 @@ def test_licensing_team_grants_and_refuses_with_actions(
     assert "extended to" in page  # the license page lists its renewals and extensions
 
 
-def test_refusing_an_extension_asks_for_a_reason(
-    client, licensing_user, channel_manager, expired, time_machine
-):
-    time_machine.move_to(expired.expired_on)
-    ext = services.request_extension(
-        expired,
-        by=channel_manager,
-        reason="legal_constraints",
-        requested_until=expired.ends_on + timedelta(days=30),
-        on=expired.expired_on,
-    )
+def test_refusing_an_extension_asks_for_a_reason(client, licensing_user, requested):
+    ext = requested
     client.force_login(licensing_user)
     page = client.post(
         "/admin/licensing/extension/", {"action": "refuse_selected", "_selected_action": [ext.pk]}
@@ -112,15 +107,8 @@ def test_refusing_an_extension_asks_for_a_reason(
     assert (ext.state, ext.refusal_reason) == (ExtensionState.REFUSED, "No legal blocker")
 
 
-def test_channel_manager_cannot_grant(client, channel_manager, expired, time_machine):
-    time_machine.move_to(expired.expired_on)
-    ext = services.request_extension(
-        expired,
-        by=channel_manager,
-        reason="legal_constraints",
-        requested_until=expired.ends_on + timedelta(days=30),
-        on=expired.expired_on,
-    )
+def test_channel_manager_cannot_grant(client, channel_manager, requested):
+    ext = requested
     client.force_login(channel_manager)
     client.post(
         "/admin/licensing/extension/", {"action": "grant_selected", "_selected_action": [ext.pk]}
