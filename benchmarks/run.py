@@ -282,6 +282,21 @@ def ratio(b: float | None, a: float | None) -> str:
     return f"{b / a:,.1f}x"
 
 
+def measured(section: str, what: str, who: str, a: tuple, b: tuple, note: str = "") -> list:
+    """A table row of (queries, seconds) at sizes A and B, and their time ratio."""
+    return [
+        section,
+        what,
+        who,
+        str(a[0]),
+        fmt_ms(a[1]),
+        str(b[0]),
+        fmt_ms(b[1]),
+        ratio(b[1], a[1]),
+        note,
+    ]
+
+
 def print_report(results: dict, args, sizes: dict) -> None:
     header = ["section", "what", "as", "A queries", "A time", "B queries", "B time", "B/A", "note"]
     rows: list[list[str]] = []
@@ -299,124 +314,100 @@ def print_report(results: dict, args, sizes: dict) -> None:
             if page["status"] != 200 or other.get("status") != 200:
                 note = f"HTTP {page['status']} / {other.get('status')}"
             rows.append(
-                [
+                measured(
                     "admin",
                     page["label"],
                     page["user"],
-                    str(page.get("queries", "")),
-                    fmt_ms(page.get("median")),
-                    str(other.get("queries", "")),
-                    fmt_ms(other.get("median")),
-                    ratio(other.get("median"), page.get("median")),
+                    (page.get("queries", ""), page.get("median")),
+                    (other.get("queries", ""), other.get("median")),
                     note,
-                ]
+                )
             )
     nightly = results["nightly"]
     if nightly:
         a, b = nightly["medium"], nightly["large"]
         due = f"{args.due:,} due"
         rows.append(
-            [
+            measured(
                 "nightly",
                 f"run_nightly(today={results['day']}), {due}",
                 "system",
-                str(a["queries"]),
-                fmt_ms(a["median"]),
-                str(b["queries"]),
-                fmt_ms(b["median"]),
-                ratio(b["median"], a["median"]),
+                (a["queries"], a["median"]),
+                (b["queries"], b["median"]),
                 f"peak memory {a['peak_mb']:.1f} MB / {b['peak_mb']:.1f} MB; "
                 f"rows expired {a['changed']:,} / {b['changed']:,}; counts B {b['counts']}",
-            ]
+            )
         )
         for step in b["steps"]:
             rows.append(
-                [
+                measured(
                     "nightly",
                     f"  step: {step}",
                     "",
-                    str(a["step_queries"].get(step, "")),
-                    fmt_ms(a["steps"].get(step)),
-                    str(b["step_queries"].get(step, "")),
-                    fmt_ms(b["steps"][step]),
-                    ratio(b["steps"][step], a["steps"].get(step)),
-                    "",
-                ]
+                    (a["step_queries"].get(step, ""), a["steps"].get(step)),
+                    (b["step_queries"].get(step, ""), b["steps"][step]),
+                )
             )
         rows.append(
-            [
+            measured(
                 "nightly",
                 f"baseline SQL: UPDATE + INSERT…SELECT of the {due}",
                 "",
-                str(a["baseline_queries"]),
-                fmt_ms(a["baseline"]),
-                str(b["baseline_queries"]),
-                fmt_ms(b["baseline"]),
-                ratio(b["baseline"], a["baseline"]),
+                (a["baseline_queries"], a["baseline"]),
+                (b["baseline_queries"], b["baseline"]),
                 "same rows, same history rows",
-            ]
+            )
         )
+        written = "UPDATE of the licenses it changed ({:,} / {:,}) to their new values, "
+        written += "INSERT…SELECT of their history rows, INSERT of its notifications ({:,} / {:,})"
         rows.append(
-            [
+            measured(
                 "nightly",
                 "baseline SQL: every row the run wrote",
                 "",
-                str(a["full_baseline_queries"]),
-                fmt_ms(a["full_baseline"]),
-                str(b["full_baseline_queries"]),
-                fmt_ms(b["full_baseline"]),
-                ratio(b["full_baseline"], a["full_baseline"]),
-                "UPDATE of the licenses it changed ({} / {}) to their new values, INSERT…SELECT "
-                "of their history rows, INSERT of its notifications ({} / {})".format(
-                    f"{a['written']['licenses']:,}",
-                    f"{b['written']['licenses']:,}",
-                    f"{a['written']['notifications']:,}",
-                    f"{b['written']['notifications']:,}",
+                (a["full_baseline_queries"], a["full_baseline"]),
+                (b["full_baseline_queries"], b["full_baseline"]),
+                written.format(
+                    a["written"]["licenses"],
+                    b["written"]["licenses"],
+                    a["written"]["notifications"],
+                    b["written"]["notifications"],
                 ),
-            ]
-        )
-        rows.append(
-            [
-                "nightly",
-                "nightly / baseline of every row it wrote",
-                "",
-                "",
-                ratio(a["median"], a["full_baseline"]),
-                "",
-                ratio(b["median"], b["full_baseline"]),
-                "",
-                "",
-            ]
-        )
-        rows.append(
-            [
-                "nightly",
-                "nightly / baseline of the due rows (whole run)",
-                "",
-                "",
-                ratio(a["median"], a["baseline"]),
-                "",
-                ratio(b["median"], b["baseline"]),
-                "",
-                "",
-            ]
+            )
         )
         expire = "renew or expire", "expire trials"
         a_expire = sum(a["steps"].get(s, 0) for s in expire)
         b_expire = sum(b["steps"].get(s, 0) for s in expire)
-        rows.append(
-            [
-                "nightly",
+        for what, a_time, a_base, b_time, b_base, note in [
+            (
+                "nightly / baseline of every row it wrote",
+                *(a["median"], a["full_baseline"], b["median"], b["full_baseline"]),
+                "",
+            ),
+            (
+                "nightly / baseline of the due rows (whole run)",
+                *(a["median"], a["baseline"], b["median"], b["baseline"]),
+                "",
+            ),
+            (
                 "nightly / baseline of the due rows (expiry steps only)",
-                "",
-                "",
-                ratio(a_expire, a["baseline"]),
-                "",
-                ratio(b_expire, b["baseline"]),
-                "",
+                *(a_expire, a["baseline"], b_expire, b["baseline"]),
                 "steps 'renew or expire' + 'expire trials'",
-            ]
-        )
+            ),
+        ]:
+            rows.append(
+                [
+                    "nightly",
+                    what,
+                    "",
+                    "",
+                    ratio(a_time, a_base),
+                    "",
+                    ratio(b_time, b_base),
+                    "",
+                    note,
+                ]
+            )
         plans_a = {p["key"]: p for p in a["explain"]}
         for plan in b["explain"]:
             other = plans_a.get(plan["key"], {})
