@@ -413,14 +413,8 @@ def reminder_offset(policy: LicensePolicy, days_left: int) -> int | None:
 
 
 def reminder_recipients(lic: License) -> list[str]:
-    if lic.policy.kind == LicenseKind.TL:
-        architect = lic.opportunity.solution_architect if lic.opportunity else None
-        people = [architect or lic.requested_by]
-        return [u.email for u in people if u and u.email]
-    emails = [c.email for c in lic.partner.contacts.all()]
-    if lic.partner.channel_manager and lic.partner.channel_manager.email:
-        emails.append(lic.partner.channel_manager.email)
-    return emails
+    """Who gets `lic`'s reminders (the mail preview asks; the night uses `recipients_of`)."""
+    return recipients_of([lic.pk])[0][3]
 
 
 def owed_offset(policy: LicensePolicy, day: date) -> Case:
@@ -488,10 +482,14 @@ def send_reminders(ctx: Context) -> None:
 
 
 def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
-    """(license id, partner id, end, recipients) of each license: `reminder_recipients`
-    for a batch, in three queries of plain values (no model objects per license): the
-    licenses, their partners' channel managers, the partners' contacts. (Joining the
-    partners to the licenses made the planner hash the whole partner table.)"""
+    """(license id, partner id, end, recipients) of each license, in three queries of
+    plain values (no model objects per license): the licenses, their partners' channel
+    managers, the partners' contacts. (Joining the partners to the licenses made the
+    planner hash the whole partner table.)
+
+    Partner-program licenses remind both contacts, then the channel manager; a trial
+    reminds the opportunity's solution architect when it has one (even without an
+    address: then nobody), else whoever asked for it."""
     rows = (
         License.objects.filter(pk__in=ids)
         .order_by("pk")
