@@ -307,17 +307,23 @@ def reactivate_within_grace(ctx: Context) -> None:
     """An expired DL/IL whose partner is in good standing again, within grace: active to
     the end of the term covering the day."""
     last_pk = 0
-    grace = dict(LicensePolicy.objects.values_list("pk", "grace_days"))
+    grace = dict(
+        LicensePolicy.objects.filter(kind__in=PARTNER_PROGRAM).values_list("pk", "grace_days")
+    )
+    # Only partners back in good standing are candidates (SQL); standing() below confirms
+    # each one. Asked per license in grace (correlated), not of every partner first: the
+    # licenses in grace are few, the partners are the whole table.
+    back_in_good_standing = Exists(
+        Partner.objects.in_good_standing(ctx.day).filter(pk=OuterRef("partner_id"))
+    )
     while True:
         with transaction.atomic():
             batch = list(
                 ctx.mine(License.objects.select_for_update(of=("self",)))
                 .filter(
-                    policy__kind__in=PARTNER_PROGRAM,
+                    back_in_good_standing,
+                    policy__in=list(grace),
                     state=LicenseState.EXPIRED,
-                    # Only partners back in good standing are candidates (SQL); standing()
-                    # below confirms each one.
-                    partner__in=Partner.objects.in_good_standing(ctx.day).values("pk"),
                     expired_on__gt=ctx.day - timedelta(days=max(grace.values(), default=0)),
                     pk__gt=last_pk,
                 )
