@@ -145,15 +145,27 @@ class PlatformRelease(models.Model):
         return cls.objects.filter(is_stable=True).order_by("-released_on", "-id").first()
 
 
+# A license in these states keeps its infrastructure in use (the upgrade report).
+LIVE_INFRASTRUCTURE_STATES = [LicenseState.ACTIVE, LicenseState.EXPIRED]
+
+
 class InfrastructureQuerySet(models.QuerySet):
     def behind(self, release: PlatformRelease) -> InfrastructureQuerySet:
         """Infrastructures of live Demo and Internal licenses on a release older than
         `release`: they need an upgrade."""
-        return self.filter(
-            licenses__policy__kind__in=[LicenseKind.DL, LicenseKind.IL],
-            licenses__state__in=[LicenseState.ACTIVE, LicenseState.EXPIRED],
-            platform_release__released_on__lt=release.released_on,
-        ).distinct()
+        # The few release and policy ids are read first: with literal ids the planner reads
+        # the older releases' infrastructures by their index and the live licenses from
+        # `license_live_infrastructure` alone, instead of every license and a DISTINCT.
+        older = PlatformRelease.objects.filter(released_on__lt=release.released_on)
+        policies = LicensePolicy.objects.filter(kind__in=[LicenseKind.DL, LicenseKind.IL])
+        live = License.objects.filter(
+            infrastructure=models.OuterRef("pk"),
+            policy__in=list(policies.values_list("pk", flat=True)),
+            state__in=LIVE_INFRASTRUCTURE_STATES,
+        )
+        return self.filter(platform_release__in=list(older.values_list("pk", flat=True))).filter(
+            models.Exists(live)
+        )
 
 
 class Infrastructure(models.Model):
@@ -354,6 +366,12 @@ class License(models.Model):
             ),
             # The nightly cancellation and reactivation: expired licenses by expiry date.
             models.Index(fields=["state", "expired_on"], name="license_state_expired"),
+            # The daily upgrade report: which infrastructures hold a live license.
+            models.Index(
+                fields=["infrastructure", "policy"],
+                condition=models.Q(state__in=LIVE_INFRASTRUCTURE_STATES),
+                name="license_live_infrastructure",
+            ),
             models.Index(fields=["partner", "state"], name="license_partner_state"),
             models.Index(*license_queue_order(), name="license_queue"),
         ]
