@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_comma_separated_integer_list
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Lower
 from simple_history.models import HistoricalRecords
 
 from .choices import (
@@ -394,6 +395,15 @@ class License(models.Model):
         return "••••-••••-••••-" + self.activation_code[-4:]
 
 
+def reminder_params() -> tuple[Cast, Cast]:
+    """A reminder's end date and offset (`params`) as text: what the night looks it up by,
+    and the expressions of the index it looks them up in."""
+    return (
+        Cast(KT("params__ends_on"), output_field=models.CharField()),
+        Cast(KT("params__days"), output_field=models.CharField()),
+    )
+
+
 class Notification(models.Model):
     """One mail to one recipient, recorded once: its unique key makes every retry a no-op."""
 
@@ -420,7 +430,16 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["-created_at", "-id"], name="notification_newest")]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="notification_newest"),
+            # Was this end date's reminder for this offset sent? (the nightly reminders)
+            models.Index(
+                models.F("license"),
+                *reminder_params(),
+                condition=Q(kind=NotificationKind.REMINDER),
+                name="notification_reminder_sent",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.recipient}"

@@ -32,10 +32,10 @@ from django.db.models import (
     IntegerField,
     Max,
     OuterRef,
+    Q,
     Value,
     When,
 )
-from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Mod
 from django.utils import timezone
 
@@ -53,6 +53,7 @@ from .models import (
     NightlyRun,
     Notification,
     PlatformRelease,
+    reminder_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -423,11 +424,13 @@ def reminder_recipients(lic: License) -> list[str]:
     return recipients_of([lic.pk])[0][3]
 
 
-def owed_offset(policy: LicensePolicy, day: date) -> Case:
-    """`reminder_offset` in SQL: the smallest N with ends_on - day <= N."""
+def owed_offset(policies: list[LicensePolicy], day: date) -> Case:
+    """`reminder_offset` in SQL: the smallest N of the license's policy with
+    ends_on - day <= N (NULL outside every window)."""
     return Case(
         *(
-            When(ends_on__lte=day + timedelta(days=n), then=Value(n))
+            When(policy_id=policy.pk, ends_on__lte=day + timedelta(days=n), then=Value(n))
+            for policy in policies
             for n in sorted(policy.reminder_day_list)
         ),
         output_field=IntegerField(),
@@ -435,56 +438,62 @@ def owed_offset(policy: LicensePolicy, day: date) -> Case:
 
 
 def send_reminders(ctx: Context) -> None:
-    """The one reminder due per active license ending within the policy's window.
+    """The one reminder due per active license ending within its policy's window.
 
-    Most licenses of the window had tonight's reminder already: the database leaves them
-    out (no reminder recorded for this end date and offset), and only the addresses of the
-    licenses still owed one are read.
+    Most licenses of the windows had tonight's reminder already: the database leaves them
+    out (no reminder recorded for this end date and offset, looked up by the index
+    `notification_reminder_sent`, so the reminders of past years are never read), and only
+    the addresses of the licenses still owed one are read. One query for every policy.
     """
-    for policy in LicensePolicy.objects.all():
-        offsets = policy.reminder_day_list
-        if not offsets:
-            continue
-        as_text = partial(Cast, output_field=CharField())
-        # This end date's reminder for the offset owed today, already on record.
-        reminded = (
-            Notification.objects.filter(kind=NotificationKind.REMINDER, license=OuterRef("pk"))
-            .alias(_ends=as_text(KT("params__ends_on")), _days=as_text(KT("params__days")))
-            .filter(_ends=as_text(OuterRef("ends_on")), _days=as_text(OuterRef("_owed")))
+    policies = [p for p in LicensePolicy.objects.all() if p.reminder_day_list]
+    if not policies:
+        return
+    ends_on, days = reminder_params()
+    # This end date's reminder for the offset owed today, already on record.
+    reminded = Notification.objects.alias(_ends=ends_on, _days=days).filter(
+        kind=NotificationKind.REMINDER,
+        license=OuterRef("pk"),
+        _ends=Cast(OuterRef("ends_on"), output_field=CharField()),
+        _days=Cast(OuterRef("_owed"), output_field=CharField()),
+    )
+    last_day = {p.pk: ctx.day + timedelta(days=max(p.reminder_day_list)) for p in policies}
+    in_its_window = Q()
+    for pk, last in last_day.items():
+        in_its_window |= Q(policy=pk, ends_on__lte=last)
+    window = ctx.mine(
+        License.objects.filter(
+            in_its_window,
+            state=LicenseState.ACTIVE,
+            # The widest window as a range of the (state, ends_on) index.
+            ends_on__gte=ctx.day,
+            ends_on__lte=max(last_day.values()),
         )
-        window = ctx.mine(
-            License.objects.filter(
-                policy=policy,
-                state=LicenseState.ACTIVE,
-                ends_on__gte=ctx.day,
-                ends_on__lte=ctx.day + timedelta(days=max(offsets)),
-            )
-        )
-        owed = dict(
-            window.annotate(_owed=owed_offset(policy, ctx.day))
-            .filter(~Exists(reminded))
-            .order_by("pk")
-            .values_list("pk", "_owed")
-        )
-        todo = list(owed)
-        for start in range(0, len(todo), BATCH):
-            rows = []
-            for pk, partner_id, ends_on, emails in recipients_of(todo[start : start + BATCH]):
-                n = owed[pk]
-                for email in emails:
-                    rows.append(
-                        Notification(
-                            kind=NotificationKind.REMINDER,
-                            license_id=pk,
-                            partner_id=partner_id,
-                            recipient=email,
-                            template="reminder",
-                            params={"days": n, "ends_on": ends_on.isoformat()},
-                            key=f"reminder:{pk}:{ends_on}:{n}:{email.lower()}",
-                        )
+    )
+    owed = dict(
+        window.annotate(_owed=owed_offset(policies, ctx.day))
+        .filter(~Exists(reminded))
+        .order_by("pk")
+        .values_list("pk", "_owed")
+    )
+    todo = list(owed)
+    for start in range(0, len(todo), BATCH):
+        rows = []
+        for pk, partner_id, ends_on, emails in recipients_of(todo[start : start + BATCH]):
+            n = owed[pk]
+            for email in emails:
+                rows.append(
+                    Notification(
+                        kind=NotificationKind.REMINDER,
+                        license_id=pk,
+                        partner_id=partner_id,
+                        recipient=email,
+                        template="reminder",
+                        params={"days": n, "ends_on": ends_on.isoformat()},
+                        key=f"reminder:{pk}:{ends_on}:{n}:{email.lower()}",
                     )
-            with transaction.atomic():
-                ctx.counts["reminders"] += ctx.mail_after_commit(rows)
+                )
+        with transaction.atomic():
+            ctx.counts["reminders"] += ctx.mail_after_commit(rows)
 
 
 def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:

@@ -213,6 +213,21 @@ def test_missed_reminders_are_never_sent_late(demo):
     assert {key.split(":")[3] for key in reminder_keys()} == {"7"}
 
 
+def test_each_policy_keeps_its_own_reminder_window_in_the_same_night(demo, trial):
+    night = trial.ends_on - timedelta(days=20)
+    License.objects.filter(pk=demo.pk).update(ends_on=night + timedelta(days=45))
+    run(night)
+    # The DL is within its 60-day window; the trial, 20 days out, not yet in its 14-day one.
+    assert {(key.split(":")[1], key.split(":")[3]) for key in reminder_keys()} == {
+        (str(demo.pk), "60")
+    }
+    run(trial.ends_on - timedelta(days=14))
+    assert {(key.split(":")[1], key.split(":")[3]) for key in reminder_keys()} == {
+        (str(demo.pk), "60"),
+        (str(trial.pk), "14"),
+    }
+
+
 def test_trial_reminders_go_to_the_solution_architect(trial, architect):
     run(trial.ends_on - timedelta(days=14))
     assert list(
