@@ -179,6 +179,7 @@ class Infrastructure(models.Model):
         null=True,
         blank=True,
         related_name="infrastructures",
+        db_index=False,  # infrastructure_owner below
     )
     customer_name = models.CharField(max_length=200, blank=True)
     hosting = models.CharField(max_length=20, choices=Hosting.choices)
@@ -208,7 +209,12 @@ class Infrastructure(models.Model):
                 violation_error_message="This registration id is already in use.",
             )
         ]
-        indexes = [models.Index(fields=["name", "id"], name="infrastructure_name")]
+        indexes = [
+            models.Index(fields=["name", "id"], name="infrastructure_name"),
+            # With the id: a channel manager's scope of applications and IPP permissions
+            # ("infrastructures of her partners") reads this index alone.
+            models.Index(fields=["owner_partner"], include=["id"], name="infrastructure_owner"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} [{self.registration_id}]" if self.registration_id else self.name
@@ -373,7 +379,11 @@ class License(models.Model):
                 condition=models.Q(state__in=LIVE_INFRASTRUCTURE_STATES),
                 name="license_live_infrastructure",
             ),
-            models.Index(fields=["partner", "state"], name="license_partner_state"),
+            # Carries the id: a channel manager's scope ("licenses of her partners") and
+            # the eligibility checks read this index alone, not each license row.
+            models.Index(
+                fields=["partner", "state"], include=["id"], name="license_partner_state_id"
+            ),
             models.Index(*license_queue_order(), name="license_queue"),
         ]
 
