@@ -26,18 +26,22 @@ It prints ONE table (columns A = the smaller size, B = the larger one, B/A their
   (`scale.cm.emea-south`): queries per request
   (CaptureQueriesContext) and the median server time of --repeat requests with the Django
   test Client (force_login), after one warm-up request; the note gives the page size and
-  the slowest query at size B.
+  the slowest query at size B. A page that holds fewer rows at size A (a short list, or a
+  channel manager's share of it) is measured once more at size B with `list_per_page`
+  cut to A's rows: "same list, N rows at both sizes" is what the table's size costs,
+  without the rendering of the rows that A does not have.
 - `nightly`: `licensing.services.run_nightly(today=D)` with N due out of 20,000 (A) and
   200,000 (B) licenses: median time of --nightly-repeat runs, queries (savepoints left
   out: the run is measured inside a transaction that is rolled back, so each run starts
   from the same data), tracemalloc peak (one extra run), the time and queries of each
   step (each step function is wrapped with a timer in the benchmark process only); the
-  baseline: the same row changes as plain SQL (one UPDATE of the due licenses and one
-  INSERT … SELECT of their history rows), and nightly / baseline; a second baseline of
-  every row the run wrote, since a night does more than expire the due licenses (it also
-  cancels, flags and reminds): one UPDATE of each license it changed to its new values, one
-  INSERT … SELECT of their history rows and one INSERT of the notifications it created,
-  all captured from a run before its rollback.
+  baseline: the same row changes as plain SQL. A night does more than expire the due
+  licenses (it also renews, cancels, flags and reminds), so the baseline is every row the
+  run wrote: one UPDATE of each license it changed to its new values, one INSERT … SELECT
+  of their history rows and one INSERT of the notifications it created, all captured from
+  a run before its rollback; nightly / baseline. Beside it, a narrower baseline of the
+  due licenses alone (one UPDATE of them and one INSERT … SELECT of their history rows),
+  which leaves out the rest of the night's writes.
 - `explain`: EXPLAIN (no ANALYZE) of every distinct SELECT the nightly run sends to
   licensing_license or a partners_* table, on both databases: executions and total time
   per run in the A/B columns, the scans in the note; "SEQ SCAN ON LARGE TABLE" marks a
@@ -133,6 +137,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=size, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--rows-of", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -177,7 +182,9 @@ def child_env(pg: str, name: str) -> dict:
     return env
 
 
-def run_child(args, part: str, name: str, sizes: tuple[int, int], day: date, due: int) -> dict:
+def run_child(
+    args, part: str, name: str, sizes: tuple[int, int], day: date, due: int, extra=()
+) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result = handle.name
     command = [
@@ -201,6 +208,7 @@ def run_child(args, part: str, name: str, sizes: tuple[int, int], day: date, due
         str(args.nightly_repeat),
         "--large-table",
         str(args.large_table),
+        *extra,
     ]
     log(f"[{name}] {part} …")
     started = time.monotonic()
@@ -214,6 +222,13 @@ def run_child(args, part: str, name: str, sizes: tuple[int, int], day: date, due
     Path(result).unlink()
     log(f"[{name}] {part} done in {time.monotonic() - started:.1f} s")
     return data
+
+
+def rows_file(admin_result: dict) -> str:
+    rows = {key: page["rows"] for key, page in admin_result["pages"].items() if "rows" in page}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(rows, handle)
+    return handle.name
 
 
 def log(message: str) -> None:
@@ -251,8 +266,12 @@ def main() -> None:
         if part == "fanout":
             results["fanout"] = measure_fanout(args, names[args.fanout_db], day)
             continue
+        extra: tuple = ()
         for key in wanted[part]:
-            results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due)
+            results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due, extra)
+            if part == "admin":
+                # The large size measures each page again cut to the small page's rows.
+                extra = ("--rows-of", rows_file(results[part][key]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print_report(results, args, sizes)
@@ -323,6 +342,18 @@ def print_report(results: dict, args, sizes: dict) -> None:
                     note,
                 )
             )
+            same = other.get("same_rows")
+            if same:
+                rows.append(
+                    measured(
+                        "admin",
+                        f"  same list, {same['rows']} rows at both sizes",
+                        page["user"],
+                        (page.get("queries", ""), page.get("median")),
+                        (same["queries"], same["median"]),
+                        "B page cut to A's rows (list_per_page): the cost of the table's size",
+                    )
+                )
     nightly = results["nightly"]
     if nightly:
         a, b = nightly["medium"], nightly["large"]
@@ -351,7 +382,7 @@ def print_report(results: dict, args, sizes: dict) -> None:
         rows.append(
             measured(
                 "nightly",
-                f"baseline SQL: UPDATE + INSERT…SELECT of the {due}",
+                f"narrower baseline SQL: UPDATE + INSERT…SELECT of the {due} only",
                 "",
                 (a["baseline_queries"], a["baseline"]),
                 (b["baseline_queries"], b["baseline"]),
@@ -363,7 +394,7 @@ def print_report(results: dict, args, sizes: dict) -> None:
         rows.append(
             measured(
                 "nightly",
-                "baseline SQL: every row the run wrote",
+                "baseline SQL: the same row changes (every row the run wrote)",
                 "",
                 (a["full_baseline_queries"], a["full_baseline"]),
                 (b["full_baseline_queries"], b["full_baseline"]),
@@ -380,17 +411,17 @@ def print_report(results: dict, args, sizes: dict) -> None:
         b_expire = sum(b["steps"].get(s, 0) for s in expire)
         for what, a_time, a_base, b_time, b_base, note in [
             (
-                "nightly / baseline of every row it wrote",
+                "nightly / baseline of the same row changes",
                 *(a["median"], a["full_baseline"], b["median"], b["full_baseline"]),
                 "",
             ),
             (
-                "nightly / baseline of the due rows (whole run)",
+                "nightly / narrower baseline, the due rows only (whole run)",
                 *(a["median"], a["baseline"], b["median"], b["baseline"]),
                 "",
             ),
             (
-                "nightly / baseline of the due rows (expiry steps only)",
+                "nightly / narrower baseline, the due rows only (expiry steps)",
                 *(a_expire, a["baseline"], b_expire, b["baseline"]),
                 "steps 'renew or expire' + 'expire trials'",
             ),
@@ -601,6 +632,27 @@ def measure_admin(args) -> dict:
             continue
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         pages.append((f"{meta.app_label}.{meta.model_name} list", url, unchanged))
+    rows_of = json.loads(Path(args.rows_of).read_text()) if args.rows_of else {}
+    admins = {
+        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist"): model_admin
+        for m, model_admin in admin.site._registry.items()
+    }
+
+    def timed(url, before) -> tuple[list[dict], list[float], object]:
+        before()
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(url)
+        # Copied now: the next request's request_started signal empties the log.
+        captured = list(ctx.captured_queries)
+        times = []
+        for _ in range(args.repeat):
+            before()
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200  # noqa: S101 - a benchmark sanity check
+        return captured, times, response
+
     results = {}
     for who, user in users.items():
         client = Client()
@@ -609,18 +661,7 @@ def measure_admin(args) -> dict:
             first = client.get(url)  # warm-up: templates, caches, connection
             entry = {"label": label, "user": who, "status": first.status_code}
             if first.status_code == 200:
-                before()
-                with CaptureQueriesContext(connection) as ctx:
-                    client.get(url)
-                # Copied now: the next request's request_started signal empties the log.
-                captured = list(ctx.captured_queries)
-                times = []
-                for _ in range(args.repeat):
-                    before()
-                    started = time.perf_counter()
-                    response = client.get(url)
-                    times.append(time.perf_counter() - started)
-                    assert response.status_code == 200  # noqa: S101 - a benchmark sanity check
+                captured, times, response = timed(url, before)
                 changelist = response.context and response.context.get("cl")
                 if changelist is not None:
                     entry["rows"] = len(changelist.result_list)
@@ -630,6 +671,22 @@ def measure_admin(args) -> dict:
                     median=statistics.median(times),
                     slowest=slowest(captured),
                 )
+                small_rows = rows_of.get(f"{label}|{who}")
+                if small_rows is not None and entry.get("rows", 0) > small_rows:
+                    # The same page with as many rows as at the small size: what the
+                    # table's size costs, without the rendering of the extra rows.
+                    model_admin = admins[url]
+                    model_admin.list_per_page = max(small_rows, 1)
+                    try:
+                        client.get(url)  # warm-up
+                        captured, times, response = timed(url, before)
+                    finally:
+                        del model_admin.list_per_page  # back to the class's page size
+                    entry["same_rows"] = {
+                        "rows": len(response.context["cl"].result_list),
+                        "queries": len(captured),
+                        "median": statistics.median(times),
+                    }
             results[f"{label}|{who}"] = entry
             log(
                 f"[{args.db}] {label} as {who}: HTTP {entry['status']} "
