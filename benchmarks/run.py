@@ -33,7 +33,9 @@ It prints ONE table (columns A = the smaller size, B = the larger one, B/A their
 - `nightly`: `licensing.services.run_nightly(today=D)` with N due out of 20,000 (A) and
   200,000 (B) licenses: median time of --nightly-repeat runs, queries (savepoints left
   out: the run is measured inside a transaction that is rolled back, so each run starts
-  from the same data), tracemalloc peak (one extra run), the time and queries of each
+  from the same data; the tables it writes are vacuumed before each run and each
+  baseline, as autovacuum keeps them, and the night and its baselines take turns),
+  tracemalloc peak (one extra run), the time and queries of each
   step (each step function is wrapped with a timer in the benchmark process only); the
   baseline: the same row changes as plain SQL. A night does more than expire the due
   licenses (it also renews, cancels, flags and reminds), so the baseline is every row the
@@ -66,6 +68,7 @@ Options:
   --due N               licenses due on the measured day (default 5000)
   --day YYYY-MM-DD      the measured day D (default: tomorrow, UTC)
   --repeat N            requests per admin page (default 7)
+  --rounds N            admin measurements, small then large, N times (default 3)
   --nightly-repeat N    timed nightly runs and baseline runs per database (default 3)
   --only admin|nightly|fanout
                         one part only (default all three)
@@ -104,6 +107,7 @@ SCALE_PREFIX = "Scale Partner "
 LICENSING_USER = "scale.licensing"
 CHANNEL_MANAGER = "scale.cm.emea-south"
 SKIPPED_APPS = {"auth", "axes"}
+SIZES = ("small", "large")  # of the admin part
 
 
 def utc_today() -> date:
@@ -126,6 +130,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--day", type=date.fromisoformat, default=None)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--nightly-repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=["admin", "nightly", "fanout"], default=None)
     parser.add_argument("--fanout-chunks", type=int, default=4)
     parser.add_argument("--fanout-db", choices=["medium", "large"], default="large")
@@ -137,7 +142,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=size, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
-    parser.add_argument("--rows-of", help=argparse.SUPPRESS)
+    parser.add_argument("--db-large", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -224,11 +229,34 @@ def run_child(
     return data
 
 
-def rows_file(admin_result: dict) -> str:
-    rows = {key: page["rows"] for key, page in admin_result["pages"].items() if "rows" in page}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(rows, handle)
-    return handle.name
+def measure_admin_rounds(args, names: dict, sizes: dict, day: date) -> dict:
+    """The admin part: both sizes in one child process, their requests taking turns
+    (TwoSizes), --rounds times. Each page's median is over the requests of every round."""
+    rounds = []
+    for i in range(args.rounds):
+        log(f"admin round {i + 1} of {args.rounds}")
+        extra = ("--db-large", names["large"])
+        rounds.append(
+            run_child(args, "admin", names["small"], sizes["small"], day, args.due, extra)
+        )
+    load = ", ".join(r["load"] for r in rounds)
+    return {key: merge_rounds([r[key] for r in rounds], load) for key in SIZES}
+
+
+def merge_rounds(runs: list[dict], load: str) -> dict:
+    """The first round's pages, with the times (and medians) of every round."""
+    merged = runs[0]
+    for key, entry in merged["pages"].items():
+        pages = [run["pages"][key] for run in runs]
+        if "times" in entry:
+            entry["times"] = [t for page in pages for t in page["times"]]
+            entry["median"] = statistics.median(entry["times"])
+        if "same_rows" in entry:
+            same = entry["same_rows"]
+            same["times"] = [t for page in pages for t in page["same_rows"]["times"]]
+            same["median"] = statistics.median(same["times"])
+    merged["load"] = load
+    return merged
 
 
 def log(message: str) -> None:
@@ -266,12 +294,11 @@ def main() -> None:
         if part == "fanout":
             results["fanout"] = measure_fanout(args, names[args.fanout_db], day)
             continue
-        extra: tuple = ()
+        if part == "admin":
+            results[part] = measure_admin_rounds(args, names, sizes, day)
+            continue
         for key in wanted[part]:
-            results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due, extra)
-            if part == "admin":
-                # The large size measures each page again cut to the small page's rows.
-                extra = ("--rows-of", rows_file(results[part][key]))
+            results[part][key] = run_child(args, part, names[key], sizes[key], day, args.due)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print_report(results, args, sizes)
@@ -478,7 +505,8 @@ def print_report(results: dict, args, sizes: dict) -> None:
         f"A = small ({sizes['small'][1]:,} licenses, {sizes['small'][0]:,} partners) for admin "
         f"rows, medium ({sizes['medium'][1]:,} licenses) for nightly/explain rows; "
         f"B = large ({sizes['large'][1]:,} licenses, {sizes['large'][0]:,} partners). "
-        f"Admin times: median of {args.repeat} requests; nightly: median of "
+        f"Admin times: median of {args.repeat} requests in each of {args.rounds} rounds; "
+        f"nightly: median of "
         f"{args.nightly_repeat} runs. Measured day D = {results['day']}."
     )
     print()
@@ -517,6 +545,8 @@ def child(args) -> None:
     sys.path.insert(0, str(ROOT))
     import django
 
+    if args.db_large:
+        add_large_database(args.db_large)
     django.setup()
     before = os.getloadavg()[0]
     result = {"prepare": prepare, "admin": measure_admin, "nightly": measure_nightly}[args.child](
@@ -600,6 +630,59 @@ def slowest(captured: list[dict]) -> str:
     return f"slowest {float(query['time']) * 1000:.0f} ms: {sql[:110]}"
 
 
+class TwoSizes:
+    """Both databases in one process, the requests of the two sizes taking turns.
+
+    The machine's speed drifts (other work, CPU frequency): two sizes measured one after
+    the other compare two moments as much as two sizes. Here each request to the small
+    database is followed by the same request to the large one. `use("large")` makes the
+    "large" database connection and its own cache (the dashboard's figures are cached
+    per database) the default ones for the requests made inside it."""
+
+    def __init__(self):
+        from django.contrib.contenttypes.models import ContentType
+        from django.core.cache import caches
+        from django.db import connections
+
+        self.handlers = (connections, caches)
+        self.content_types = ContentType.objects
+        self.other_content_types: dict = {}  # the cache of the size not in use
+
+    @contextlib.contextmanager
+    def use(self, key: str):
+        if key == "small":
+            yield
+            return
+        self._swap()
+        try:
+            yield
+        finally:
+            self._swap()
+
+    def _swap(self) -> None:
+        for handler in self.handlers:
+            default, large = handler["default"], handler["large"]
+            handler._connections.default = large
+            handler._connections.large = default
+        # Content type ids may differ between the databases: each size keeps its own.
+        self.content_types._cache, self.other_content_types = (
+            self.other_content_types,
+            self.content_types._cache,
+        )
+
+
+def add_large_database(name: str) -> None:
+    """Before django.setup(): the large database (and a cache of its own) beside the
+    default one, the small database."""
+    from django.conf import settings
+
+    settings.DATABASES["large"] = {**settings.DATABASES["default"], "NAME": name}
+    settings.CACHES["large"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "bench-large",
+    }
+
+
 def measure_admin(args) -> dict:
     from django.contrib import admin
     from django.contrib.auth import get_user_model
@@ -608,13 +691,17 @@ def measure_admin(args) -> dict:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
     from django.urls import reverse
 
-    setup_test_environment()
-    User = get_user_model()
-    users = {
-        "licensing": User.objects.get(username=LICENSING_USER),
-        "channel mgr": User.objects.get(username=CHANNEL_MANAGER),
-    }
     from licensing import dashboard_cache
+
+    setup_test_environment()
+    sizes = TwoSizes()
+    User = get_user_model()
+    clients = {}
+    for key in SIZES:
+        with sizes.use(key):
+            for who, username in (("licensing", LICENSING_USER), ("channel mgr", CHANNEL_MANAGER)):
+                clients[key, who] = Client()
+                clients[key, who].force_login(User.objects.get(username=username))
 
     def unchanged():
         pass
@@ -626,73 +713,102 @@ def measure_admin(args) -> dict:
         ("admin index (dashboard)", index, unchanged),
         ("admin index (dashboard), figures counted", index, dashboard_cache.data_changed),
     ]
-    for model in admin.site._registry:
+    admins = {}
+    for model, model_admin in admin.site._registry.items():
         meta = model._meta
         if meta.app_label in SKIPPED_APPS:
             continue
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         pages.append((f"{meta.app_label}.{meta.model_name} list", url, unchanged))
-    rows_of = json.loads(Path(args.rows_of).read_text()) if args.rows_of else {}
-    admins = {
-        reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist"): model_admin
-        for m, model_admin in admin.site._registry.items()
-    }
+        admins[url] = model_admin
 
-    def timed(url, before) -> tuple[list[dict], list[float], object]:
-        before()
-        with CaptureQueriesContext(connection) as ctx:
-            client.get(url)
-        # Copied now: the next request's request_started signal empties the log.
-        captured = list(ctx.captured_queries)
-        times = []
-        for _ in range(args.repeat):
+    @contextlib.contextmanager
+    def page_size(url, rows):
+        if rows is None:
+            yield
+            return
+        admins[url].list_per_page = max(rows, 1)
+        try:
+            yield
+        finally:
+            del admins[url].list_per_page  # back to the class's page size
+
+    def get(key, who, url, before, rows=None):
+        """One request; (seconds, response)."""
+        with sizes.use(key), page_size(url, rows):
             before()
             started = time.perf_counter()
-            response = client.get(url)
-            times.append(time.perf_counter() - started)
-            assert response.status_code == 200  # noqa: S101 - a benchmark sanity check
-        return captured, times, response
+            response = clients[key, who].get(url)
+            return time.perf_counter() - started, response
 
-    results = {}
-    for who, user in users.items():
-        client = Client()
-        client.force_login(user)
+    def describe(response, captured, times) -> dict:
+        changelist = response.context and response.context.get("cl")
+        entry = {
+            "kb": len(response.content) / 1024,
+            "queries": len(captured),
+            "median": statistics.median(times),
+            "times": times,
+            "slowest": slowest(captured),
+        }
+        if changelist is not None:
+            entry["rows"] = len(changelist.result_list)
+        return entry
+
+    results: dict = {key: {} for key in SIZES}
+    for who in ("licensing", "channel mgr"):
         for label, url, before in pages:
-            first = client.get(url)  # warm-up: templates, caches, connection
-            entry = {"label": label, "user": who, "status": first.status_code}
-            if first.status_code == 200:
-                captured, times, response = timed(url, before)
-                changelist = response.context and response.context.get("cl")
-                if changelist is not None:
-                    entry["rows"] = len(changelist.result_list)
-                entry.update(
-                    kb=len(response.content) / 1024,
-                    queries=len(captured),
-                    median=statistics.median(times),
-                    slowest=slowest(captured),
-                )
-                small_rows = rows_of.get(f"{label}|{who}")
-                if small_rows is not None and entry.get("rows", 0) > small_rows:
+            status = {}
+            for key in SIZES:
+                # Warm-up (templates, caches, connection), then the queries of one request.
+                status[key] = get(key, who, url, before)[1].status_code
+                if status[key] == 200:
+                    with sizes.use(key):
+                        with CaptureQueriesContext(connection) as ctx:
+                            before()
+                            clients[key, who].get(url)
+                        # Read while this size's connection is the default one.
+                        status[key, "queries"] = list(ctx.captured_queries)
+            entries = {k: {"label": label, "user": who, "status": status[k]} for k in SIZES}
+            if all(status[k] == 200 for k in SIZES):
+                times: dict = {key: [] for key in SIZES}
+                last = {}
+                for _ in range(args.repeat):
+                    for key in SIZES:
+                        seconds, last[key] = get(key, who, url, before)
+                        assert last[key].status_code == 200  # noqa: S101 - a sanity check
+                        times[key].append(seconds)
+                for key in SIZES:
+                    entries[key].update(describe(last[key], status[key, "queries"], times[key]))
+                small_rows = entries["small"].get("rows")
+                if small_rows is not None and entries["large"].get("rows", 0) > small_rows:
                     # The same page with as many rows as at the small size: what the
                     # table's size costs, without the rendering of the extra rows.
-                    model_admin = admins[url]
-                    model_admin.list_per_page = max(small_rows, 1)
-                    try:
-                        client.get(url)  # warm-up
-                        captured, times, response = timed(url, before)
-                    finally:
-                        del model_admin.list_per_page  # back to the class's page size
-                    entry["same_rows"] = {
-                        "rows": len(response.context["cl"].result_list),
-                        "queries": len(captured),
-                        "median": statistics.median(times),
+                    get("large", who, url, before, small_rows)  # warm-up
+                    with sizes.use("large"), page_size(url, small_rows):
+                        with CaptureQueriesContext(connection) as ctx:
+                            before()
+                            clients["large", who].get(url)
+                        captured = list(ctx.captured_queries)
+                    cut = []
+                    for _ in range(args.repeat):
+                        get("small", who, url, before)  # keeps the turns of the two sizes
+                        seconds, response = get("large", who, url, before, small_rows)
+                        cut.append(seconds)
+                    same = describe(response, captured, cut)
+                    entries["large"]["same_rows"] = {
+                        k: same[k] for k in ("rows", "queries", "median", "times")
                     }
-            results[f"{label}|{who}"] = entry
+            for key in SIZES:
+                results[key][f"{label}|{who}"] = entries[key]
             log(
-                f"[{args.db}] {label} as {who}: HTTP {entry['status']} "
-                f"{entry.get('queries', '-')} queries {fmt_ms(entry.get('median'))}"
+                f"{label} as {who}: "
+                + ", ".join(
+                    f"{key} HTTP {entries[key]['status']} {entries[key].get('queries', '-')} "
+                    f"queries {fmt_ms(entries[key].get('median'))}"
+                    for key in SIZES
+                )
             )
-    return {"pages": results}
+    return {key: {"pages": results[key]} for key in SIZES}
 
 
 SAVEPOINT = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.I)
@@ -755,17 +871,29 @@ def measure_nightly(args) -> dict:
             "writes": writes,
         }
 
-    runs = []
-    for i in range(args.nightly_repeat):
-        runs.append(one_run())
-        log(f"[{args.db}] nightly run {i + 1}: {runs[-1]['elapsed']:.2f} s {runs[-1]['counts']}")
+    # The SQL text and the rows it wrote come from a first run (the full baseline replays
+    # them). Then each round times the night and both baselines in turn, each on tables
+    # vacuumed as autovacuum keeps them: a rolled-back run leaves dead rows behind, which
+    # would make every later run (and the baselines after it) read more.
+    vacuum_written_tables()
     counted = one_run("queries")
     log(f"[{args.db}] nightly run with queries captured: {len(counted['queries'])} queries")
+    runs, baselines, fulls = [], [], []
+    for i in range(args.nightly_repeat):
+        vacuum_written_tables()
+        runs.append(one_run())
+        log(f"[{args.db}] nightly run {i + 1}: {runs[-1]['elapsed']:.2f} s {runs[-1]['counts']}")
+        vacuum_written_tables()
+        baselines.append(sql_baseline(due_ids, 1))
+        vacuum_written_tables()
+        fulls.append(sql_baseline_of_writes(counted["writes"], 1))
+    vacuum_written_tables()
     traced = one_run("memory")
     log(f"[{args.db}] nightly run with tracemalloc: peak {traced['peak'] / 2**20:.1f} MB")
-    baseline, baseline_queries = sql_baseline(due_ids, args.nightly_repeat)
+    vacuum_written_tables()
+    baseline, baseline_queries = statistics.median(b[0] for b in baselines), baselines[0][1]
+    full, full_queries = statistics.median(f[0] for f in fulls), fulls[0][1]
     last = runs[-1]
-    full, full_queries = sql_baseline_of_writes(last["writes"], args.nightly_repeat)
     return {
         "median": statistics.median(r["elapsed"] for r in runs),
         "queries": len(counted["queries"]),
@@ -784,6 +912,25 @@ def measure_nightly(args) -> dict:
         },
         "explain": explain(counted["queries"], args.large_table),
     }
+
+
+# The tables a night writes to (and its rolled-back runs leave dead rows in).
+WRITTEN_TABLES = (
+    "licensing_license",
+    "licensing_historicallicense",
+    "licensing_notification",
+    "licensing_historicalnotification",
+    "partners_partner",
+    "partners_historicalpartner",
+    "licensing_nightlyrun",
+)
+
+
+def vacuum_written_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(WRITTEN_TABLES)}")
 
 
 def instrument_steps(steps: dict, step_queries: dict) -> None:
