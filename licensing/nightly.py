@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -254,15 +255,23 @@ def _rows(fields, columns: list[list], names: str) -> tuple[str, str, list, list
     return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
 
 
+class Row(SimpleNamespace):
+    """A license as a step reads and changes it: `pk` and the step's fields as plain
+    attributes. Building 500 model instances took longer than the batch's UPDATE."""
+
+
 def _batches(queryset, *fields: str):
     """Lock and yield batches of a queryset whose rows stop matching once handled, each
-    license loaded with only the `fields` its step reads (and the ones it writes)."""
+    license a `Row` of only the `fields` its step reads (and the ones it writes)."""
     while True:
         with transaction.atomic():
             # Ordered like the (state, ends_on) index, so the planner walks it: by id it
             # walks the primary key, unordered it misjudges the match and scans the table.
-            locked = queryset.select_for_update(of=("self",)).only("pk", *fields)
-            batch = list(locked.order_by("ends_on", "pk")[:BATCH])
+            locked = queryset.select_for_update(of=("self",)).order_by("ends_on", "pk")
+            batch = [
+                Row(pk=pk, **dict(zip(fields, values, strict=True)))
+                for pk, *values in locked.values_list("pk", *fields)[:BATCH]
+            ]
             if not batch:
                 return
             yield batch
