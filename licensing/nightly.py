@@ -59,7 +59,10 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+# Licenses per transaction: what a step locks, holds in memory and writes in one UPDATE.
+# 2,000 rows lock for a fraction of a second; 500 made the night spend more on round
+# trips and commits than on the rows themselves.
+BATCH = 2000
 # Long enough for a large run, short enough that a crashed worker's lock frees itself.
 LOCK_SECONDS = 30 * 60
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
