@@ -69,7 +69,7 @@ Options:
   --day YYYY-MM-DD      the measured day D (default: tomorrow, UTC)
   --repeat N            requests per admin page (default 7)
   --rounds N            admin measurements, small then large, N times (default 3)
-  --nightly-repeat N    timed nightly runs and baseline runs per database (default 3)
+  --nightly-repeat N    timed nightly runs and baseline runs per database (default 5)
   --only admin|nightly|fanout
                         one part only (default all three)
   --fanout-db medium|large
@@ -129,7 +129,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--due", type=int, default=5000)
     parser.add_argument("--day", type=date.fromisoformat, default=None)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--nightly-repeat", type=int, default=3)
+    parser.add_argument("--nightly-repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=["admin", "nightly", "fanout"], default=None)
     parser.add_argument("--fanout-chunks", type=int, default=4)
