@@ -514,12 +514,9 @@ def print_report(results: dict, args, sizes: dict) -> None:
     for key, prep in results["prepare"].items():
         seeded = f"seeded in {prep['seed_seconds']:.1f} s" if prep.get("seed_seconds") else "reused"
         print(f"  {key}: {prep['counts']} ({seeded})")
-    loads = ", ".join(
-        f"{part} {key} {data['load']}"
-        for part in ("admin", "nightly")
-        for key, data in results[part].items()
-        if "load" in data
-    )
+    parts = [f"admin rounds {results['admin']['small']['load']}"] if results["admin"] else []
+    parts += [f"nightly {key} {data['load']}" for key, data in results["nightly"].items()]
+    loads = ", ".join(parts)
     print(f"  load average (1 min) during the measurements: {loads} on {os.cpu_count()} CPUs")
     print()
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
