@@ -41,7 +41,7 @@ from django.db.models.functions import Cast, Mod
 from django.utils import timezone
 
 from partners.choices import PartnerStatus
-from partners.models import Contact, Partner
+from partners.models import Contact, Opportunity, Partner
 from partners.services import standing
 from partners.services import today as utc_today
 
@@ -509,28 +509,32 @@ def send_reminders(ctx: Context) -> None:
 
 
 def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
-    """(license id, partner id, end, recipients) of each license, in three queries of
-    plain values (no model objects per license): the licenses, their partners' channel
-    managers, the partners' contacts. (Joining the partners to the licenses made the
-    planner hash the whole partner table.)
+    """(license id, partner id, end, recipients) of each license, in four queries of
+    plain values (no model objects per license): the licenses, their trials' opportunities,
+    their partners' channel managers, the partners' contacts. (Joined to the licenses, the
+    partners and the opportunities were each hashed whole by the planner for a batch of
+    2,000.)
 
     Partner-program licenses remind both contacts, then the channel manager; a trial
     reminds the opportunity's solution architect when it has one (even without an
     address: then nobody), else whoever asked for it."""
-    rows = (
+    licenses = list(
         License.objects.filter(pk__in=ids)
         .order_by("pk")
         .values_list(
-            "pk",
-            "partner_id",
-            "ends_on",
-            "policy__kind",
-            "opportunity__solution_architect_id",
-            "opportunity__solution_architect__email",
-            "requested_by__email",
+            "pk", "partner_id", "ends_on", "policy__kind", "opportunity_id", "requested_by__email"
         )
     )
-    rows = list(rows)
+    architects = {
+        pk: (architect, email)
+        for pk, architect, email in Opportunity.objects.filter(
+            pk__in={row[4] for row in licenses if row[4] is not None}
+        ).values_list("pk", "solution_architect_id", "solution_architect__email")
+    }
+    rows = [
+        (pk, partner_id, ends_on, kind, *architects.get(opportunity, (None, None)), requester)
+        for pk, partner_id, ends_on, kind, opportunity, requester in licenses
+    ]
     partners = {row[1] for row in rows if row[3] != LicenseKind.TL}
     managers = dict(
         Partner.objects.filter(pk__in=partners).values_list("pk", "channel_manager__email")
