@@ -24,12 +24,14 @@ It prints ONE table (columns A = the smaller size, B = the larger one, B/A their
   data is unchanged) and counted (the data version replaced before each request); as the
   licensing team (`scale.licensing`) and as a channel manager of one region out of ten
   (`scale.cm.emea-south`): queries per request
-  (CaptureQueriesContext) and the median server time of --repeat requests with the Django
-  test Client (force_login), after one warm-up request; the note gives the page size and
-  the slowest query at size B. A page that holds fewer rows at size A (a short list, or a
-  channel manager's share of it) is measured once more at size B with `list_per_page`
-  cut to A's rows: "same list, N rows at both sizes" is what the table's size costs,
-  without the rendering of the rows that A does not have.
+  (CaptureQueriesContext) and the median server time of the requests with the Django test
+  Client (force_login), after one warm-up request. One child process serves both sizes
+  (the large database as a second connection, swapped in as the default one), their
+  requests taking turns, --repeat per page in each of --rounds rounds; the note gives the
+  page size and the slowest query at size B. A page that holds fewer rows at size A (a
+  short list, or a channel manager's share of it) is measured once more at size B with
+  `list_per_page` cut to A's rows: "same list, N rows at both sizes" is what the table's
+  size costs, without the rendering of the rows that A does not have.
 - `nightly`: `licensing.services.run_nightly(today=D)` with N due out of 20,000 (A) and
   200,000 (B) licenses: median time of --nightly-repeat runs, queries (savepoints left
   out: the run is measured inside a transaction that is rolled back, so each run starts
@@ -80,9 +82,9 @@ Options:
   --large-table ROWS    a table over this many rows is "large" (default 10000)
   --json PATH           also write every measurement as JSON
 
-Internally the script runs itself as a child process per database and part (`--child`),
-with DATABASE_URL pointing at that database, mail to a dummy backend, Celery tasks to an
-in-memory broker that nothing consumes, and DEBUG off.
+Internally the script runs itself as a child process per database and part (`--child`;
+the admin part: one for both sizes), with DATABASE_URL pointing at that database, mail to a
+dummy backend, Celery tasks to an in-memory broker that nothing consumes, and DEBUG off.
 """
 
 from __future__ import annotations
@@ -535,7 +537,7 @@ def print_report(results: dict, args, sizes: dict) -> None:
         print(line(row).rstrip())
 
 
-# --- children: one database each ---------------------------------------------------------------
+# --- children: one database each (the admin part: both) ------------------------------------------
 
 
 def child(args) -> None:
@@ -738,6 +740,14 @@ def measure_admin(args) -> dict:
             response = clients[key, who].get(url)
             return time.perf_counter() - started, response
 
+    def queries_of(key, who, url, before, rows=None) -> list[dict]:
+        """The SQL of one request, read while this size's connection is the default one."""
+        with sizes.use(key), page_size(url, rows):
+            with CaptureQueriesContext(connection) as ctx:
+                before()
+                clients[key, who].get(url)
+            return list(ctx.captured_queries)
+
     def describe(response, captured, times) -> dict:
         changelist = response.context and response.context.get("cl")
         entry = {
@@ -754,17 +764,12 @@ def measure_admin(args) -> dict:
     results: dict = {key: {} for key in SIZES}
     for who in ("licensing", "channel mgr"):
         for label, url, before in pages:
-            status = {}
+            status, captured = {}, {}
             for key in SIZES:
                 # Warm-up (templates, caches, connection), then the queries of one request.
                 status[key] = get(key, who, url, before)[1].status_code
                 if status[key] == 200:
-                    with sizes.use(key):
-                        with CaptureQueriesContext(connection) as ctx:
-                            before()
-                            clients[key, who].get(url)
-                        # Read while this size's connection is the default one.
-                        status[key, "queries"] = list(ctx.captured_queries)
+                    captured[key] = queries_of(key, who, url, before)
             entries = {k: {"label": label, "user": who, "status": status[k]} for k in SIZES}
             if all(status[k] == 200 for k in SIZES):
                 times: dict = {key: [] for key in SIZES}
@@ -775,23 +780,19 @@ def measure_admin(args) -> dict:
                         assert last[key].status_code == 200  # noqa: S101 - a sanity check
                         times[key].append(seconds)
                 for key in SIZES:
-                    entries[key].update(describe(last[key], status[key, "queries"], times[key]))
+                    entries[key].update(describe(last[key], captured[key], times[key]))
                 small_rows = entries["small"].get("rows")
                 if small_rows is not None and entries["large"].get("rows", 0) > small_rows:
                     # The same page with as many rows as at the small size: what the
                     # table's size costs, without the rendering of the extra rows.
                     get("large", who, url, before, small_rows)  # warm-up
-                    with sizes.use("large"), page_size(url, small_rows):
-                        with CaptureQueriesContext(connection) as ctx:
-                            before()
-                            clients["large", who].get(url)
-                        captured = list(ctx.captured_queries)
+                    cut_queries = queries_of("large", who, url, before, small_rows)
                     cut = []
                     for _ in range(args.repeat):
                         get("small", who, url, before)  # keeps the turns of the two sizes
                         seconds, response = get("large", who, url, before, small_rows)
                         cut.append(seconds)
-                    same = describe(response, captured, cut)
+                    same = describe(response, cut_queries, cut)
                     entries["large"]["same_rows"] = {
                         k: same[k] for k in ("rows", "queries", "median", "times")
                     }
