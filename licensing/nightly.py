@@ -425,20 +425,15 @@ def mark_former_partners(ctx: Context) -> None:
 # --- (d) reminders -----------------------------------------------------------------------
 
 
-def reminder_offset(policy: LicensePolicy, days_left: int) -> int | None:
-    """The smallest configured N with days_left <= N: the one reminder due (larger ones
-    are skipped, never sent late)."""
-    return next((n for n in policy.reminder_day_list if days_left <= n), None)
-
-
 def reminder_recipients(lic: License) -> list[str]:
     """Who gets `lic`'s reminders (the mail preview asks; the night uses `recipients_of`)."""
     return recipients_of([lic.pk])[0][3]
 
 
 def owed_offset(policies: list[LicensePolicy], day: date) -> Case:
-    """`reminder_offset` in SQL: the smallest N of the license's policy with
-    ends_on - day <= N (NULL outside every window)."""
+    """The reminder owed on `day`, in SQL: the smallest configured N of the license's
+    policy with ends_on - day <= N (larger ones are skipped, never sent late; NULL outside
+    every window)."""
     return Case(
         *(
             When(policy_id=policy.pk, ends_on__lte=day + timedelta(days=n), then=Value(n))
