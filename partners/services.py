@@ -1,12 +1,14 @@
-"""Rules about partners. `standing` is the one place good standing is decided."""
+"""Rules about partners. `standing` is the one place good standing is decided.
+
+`today` is re-exported from `partners.dates` for the callers that import it from here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.utils import timezone
-
+from .dates import today
 from .models import Partner
 
 NO_TERM = "no partnership term covers {on}"
@@ -15,11 +17,6 @@ TERM_REVOKED = "the partnership term {term} was revoked by the {by} on {revoked_
 NOT_AUTHORIZED = "neither Sales nor Delivery authorized on {on}"
 OPEN_INCIDENT = "unresolved compliance incident: {kind} (opened {opened_on})"
 FEE_NOT_CONFIRMED = "the fee of the partnership term {term} is neither confirmed nor waived"
-
-
-def today() -> date:
-    """The current UTC date: every rule is judged on it unless told another day."""
-    return timezone.now().date()
 
 
 @dataclass(frozen=True)

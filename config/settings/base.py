@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "partners",
     "licensing",
     "ipp",
+    # Composition of the apps above (dashboard, seed commands): it imports them, never
+    # the other way round.
+    "config",
 ]
 
 MIDDLEWARE = [
