@@ -690,7 +690,7 @@ def measure_admin(args) -> dict:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
     from django.urls import reverse
 
-    from licensing import dashboard_cache
+    from partners import dashboard_cache
 
     setup_test_environment()
     sizes = TwoSizes()

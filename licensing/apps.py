@@ -1,24 +1,7 @@
-from django.apps import AppConfig, apps
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.apps import AppConfig
 
 
 class LicensingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "licensing"
     verbose_name = "Licensing"
-
-    def ready(self) -> None:
-        from . import dashboard_cache
-
-        # Every committed change to what the dashboard counts makes it count again.
-        receiver = dashboard_cache.data_changed_on_commit
-        for label in dashboard_cache.COUNTED_MODELS:
-            model = apps.get_model(label)
-            post_save.connect(receiver, sender=model, dispatch_uid=f"dashboard-save-{label}")
-            post_delete.connect(receiver, sender=model, dispatch_uid=f"dashboard-del-{label}")
-            for field in model._meta.local_many_to_many:
-                m2m_changed.connect(
-                    receiver,
-                    sender=field.remote_field.through,
-                    dispatch_uid=f"dashboard-m2m-{label}-{field.name}",
-                )

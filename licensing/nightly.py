@@ -40,12 +40,13 @@ from django.db.models import (
 from django.db.models.functions import Cast, Mod
 from django.utils import timezone
 
+from partners import dashboard_cache
 from partners.choices import PartnerStatus
 from partners.models import Contact, Opportunity, Partner
 from partners.services import standing
 from partners.services import today as utc_today
 
-from . import dashboard_cache, notifications
+from . import notifications
 from .choices import LicenseKind, LicenseState, NotificationKind, RunStatus
 from .models import (
     Infrastructure,

@@ -6,8 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from licensing import dashboard_cache
 from licensing.models import License
+from partners import dashboard_cache
 from tests.security.world import build, build_region
 
 pytestmark = pytest.mark.django_db

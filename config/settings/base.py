@@ -155,7 +155,7 @@ LOGGING = {
 # production points it at Redis so every web process shares the counters.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # How long the dashboard's figures may stay in that cache; any committed change to the data
-# they count replaces them at once (licensing/dashboard_cache.py). 0: counted on every visit.
+# they count replaces them at once (partners/dashboard_cache.py). 0: counted on every visit.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=600)
 
 # Public base URL of the desk, used in mails (the licensing portal link).

@@ -12,10 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from ipp.models import DeploymentPermission
-from licensing import dashboard_cache
 from licensing.choices import ExtensionReason
 from licensing.models import Extension, Infrastructure, License, LicensePolicy, NightlyRun
-from partners import roles
+from partners import dashboard_cache, roles
 from tests.factories import (
     TODAY,
     OpportunityFactory,
@@ -400,7 +399,7 @@ def test_the_expiry_chart_of_a_channel_manager_holds_her_regions_only(
 
 
 def test_the_expiry_chart_is_one_query(partner, channel_manager, licensing_user, rf):
-    from licensing import charts
+    from config.dashboard import charts
 
     make_license(partner, by=channel_manager, ends_on=date(2027, 2, 1))
     make_license(partner, "TL", by=channel_manager, ends_on=date(2027, 3, 1))

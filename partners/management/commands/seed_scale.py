@@ -62,7 +62,6 @@ from django.db.models.functions import Mod
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from ipp.models import Application, DeploymentCheck, DeploymentPermission
-from licensing import dashboard_cache
 from licensing.choices import Hosting, LicenseKind, LicenseState
 from licensing.models import (
     Environment,
@@ -72,7 +71,7 @@ from licensing.models import (
     LicensePolicy,
     PlatformRelease,
 )
-from partners import roles
+from partners import dashboard_cache, roles
 from partners.models import (
     ComplianceIncident,
     Contact,

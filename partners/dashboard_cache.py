@@ -4,7 +4,7 @@ At 200,000 licenses the cards and the chart read tens of thousands of index entr
 visit of the admin index, the page every user lands on. Their figures are kept in the
 shared cache per scope (everything, or one user's rows) and day, under a *data version*: a
 token replaced after every committed save or delete of a model they count (see
-`licensing.apps`) and after the nightly run's bulk writes. A new version makes every key
+`config.apps`) and after the nightly run's bulk writes. A new version makes every key
 new, so a figure is never older than the last committed change; the expiry
 (`DASHBOARD_CACHE_SECONDS`) only bounds the life of keys no one asks for again, and of a
 write that would bypass both (a raw SQL session). 0 turns the cache off: development

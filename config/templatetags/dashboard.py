@@ -3,13 +3,13 @@
 Used by templates/admin/index.html.
 
 A template tag rather than a custom AdminSite: the index keeps `admin.site` and its app list,
-and the numbers come from `licensing.dashboard`, which asks each model admin for the rows
+and the numbers come from `config.dashboard`, which asks each model admin for the rows
 this user's changelist shows.
 """
 
 from django import template
 
-from licensing.dashboard import dashboard
+from config.dashboard import dashboard
 
 register = template.Library()
 

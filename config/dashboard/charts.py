@@ -15,7 +15,7 @@ from django.db.models import Count, QuerySet
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .choices import LicenseKind, LicenseState
+from licensing.choices import LicenseKind, LicenseState
 
 MONTHS = 12
 # Colour per kind, stacked bottom to top in this order; readable on the light and dark themes.

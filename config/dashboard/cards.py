@@ -22,19 +22,20 @@ from django.urls import reverse
 
 from ipp.choices import PermissionState
 from ipp.models import DeploymentPermission
-from partners.models import Partner
-from partners.services import standing, today
-
-from . import charts, dashboard_cache
-from .calendar import business_days_between
-from .choices import ExtensionState, LicenseState
-from .models import (
+from licensing.calendar import business_days_between
+from licensing.choices import ExtensionState, LicenseState
+from licensing.models import (
     Extension,
     License,
     NightlyRun,
     awaiting_conversion_q,
     provisioning_overdue_q,
 )
+from partners import dashboard_cache
+from partners.models import Partner
+from partners.services import standing, today
+
+from . import charts
 
 EXPIRY_WINDOWS = (30, 60, 90)
 LISTED = 5  # rows listed under a card: the top of the list it links to
