@@ -12,11 +12,11 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from config.management.commands.seed_scale import PREFIX
 from licensing.choices import LicenseKind, LicenseState
 from licensing.models import Environment, Infrastructure, License, Notification
 from licensing.services import run_nightly
 from partners.choices import OpportunityStatus
-from partners.management.commands.seed_scale import PREFIX
 from partners.models import Contact, Opportunity, Partner, PartnershipTerm
 from partners.services import today
 
