@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from .choices import NotificationKind
 from .models import License, Notification
-from .nightly import reminder_recipients
 from .notifications import context_for, render_mail
+from .selectors import reminder_recipients
 
 ONBOARDING = "onboarding"
 REMINDER = "reminder"

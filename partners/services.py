@@ -17,6 +17,8 @@ TERM_REVOKED = "the partnership term {term} was revoked by the {by} on {revoked_
 NOT_AUTHORIZED = "neither Sales nor Delivery authorized on {on}"
 OPEN_INCIDENT = "unresolved compliance incident: {kind} (opened {opened_on})"
 FEE_NOT_CONFIRMED = "the fee of the partnership term {term} is neither confirmed nor waived"
+# The history reason of a partner the nightly run marks former.
+FORMER_NOT_RENEWED = "former: partnership not renewed"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from licensing import nightly, notifications, services
+from licensing import nightly, notifications, selectors, services
 from licensing.choices import LicenseState, RunStatus
 from licensing.models import License, NightlyRun, Notification
 from partners.choices import PartnerStatus
@@ -248,12 +248,14 @@ def test_reminder_recipients_in_their_edge_cases(demo, trial, partner, architect
     orphan.save()
     trial.requested_by = channel_manager  # someone else asked for it
     trial.save()
-    assert nightly.reminder_recipients(trial) == [architect.email]
+    assert selectors.reminder_recipients(trial) == [architect.email]
     architect.email = ""  # an architect without an address: nobody, not the requester
     architect.save()
     contacts = list(partner.contacts.order_by("role").values_list("email", flat=True))
     assert len(contacts) == 2
-    got = {pk: emails for pk, _, _, emails in nightly.recipients_of([demo.pk, trial.pk, orphan.pk])}
+    got = {
+        pk: emails for pk, _, _, emails in selectors.recipients_of([demo.pk, trial.pk, orphan.pk])
+    }
     assert got == {
         demo.pk: [*contacts, channel_manager.email],
         trial.pk: [],
@@ -378,7 +380,7 @@ def test_a_run_that_crashed_halfway_finishes_the_rest_when_run_again(
     for i in range(7):
         other = partner_ready_for_licenses(region=region, name=f"Batch partner {i}")
         licenses.append(provisioned(other, channel_manager, licensing_user, hosting="on_premises"))
-    monkeypatch.setattr(nightly, "BATCH", 3)
+    monkeypatch.setattr(nightly.bulk, "BATCH", 3)
     real_save, calls = nightly.Context.save, {"n": 0}
 
     def crash_on_second_batch(self, objects, fields, model=License):

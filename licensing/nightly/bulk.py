@@ -1,0 +1,158 @@
+"""How a nightly step reads and writes: batches of locked rows as plain values, and one
+UPDATE plus one history INSERT per batch, authored by the system user."""
+
+from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
+
+from django.db import connection, transaction
+from django.db.models.functions import Mod
+from django.utils import timezone
+
+from partners import dashboard_cache
+from partners.models import Partner
+
+from .. import delivery, notifications
+from ..models import License, Notification
+
+# Licenses per transaction: what a step locks, holds in memory and writes in one UPDATE.
+# 2,000 rows lock for a fraction of a second; 500 made the night spend more on round
+# trips and commits than on the rows themselves.
+BATCH = 2000
+
+
+class Context:
+    def __init__(self, *, day, counts, user, say, chunk=None):
+        self.day, self.counts, self.user, self.say = day, counts, user, say
+        self.chunk = chunk
+
+    def mine(self, queryset):
+        """The licenses of this chunk (all of them when the run is not split)."""
+        if not self.chunk:
+            return queryset
+        index, chunks = self.chunk
+        return queryset.alias(_bucket=Mod("id", chunks)).filter(_bucket=index)
+
+    def save(self, objects: list, fields: list[str], model=License) -> None:
+        """Write the changed fields with one history row each, authored by the system
+        user; each object's `_change_reason` says why.
+
+        What bulk_update_with_history does, at the database's speed and whatever the number
+        of distinct values (renewals to each partner's own term end, expiry reasons naming
+        each partner's failing conditions): one UPDATE … FROM a table of the new values
+        (`_rows`), then one INSERT … SELECT copying the updated rows into the history table,
+        joined to a table of the reasons. Same transaction, batches of BATCH rows.
+        """
+        if not objects:
+            return
+        # Bulk SQL sends no signals: the dashboard counts again once this commits.
+        transaction.on_commit(dashboard_cache.data_changed)
+        with transaction.atomic(savepoint=False):
+            for start in range(0, len(objects), BATCH):
+                part = objects[start : start + BATCH]
+                self._update(model, part, fields)
+                self._copy_history(model, part)
+
+    def _update(self, model, objects: list, fields: list[str]) -> None:
+        quote = connection.ops.quote_name
+        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        concrete = [model._meta.get_field(name) for name in fields]
+        columns = [[obj.pk for obj in objects]] + [
+            [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objects]
+            for f in concrete
+        ]
+        names = ", ".join(["pk_"] + [f"v{i}" for i in range(len(concrete))])
+        first, rows, first_params, rows_params = _rows([model._meta.pk, *concrete], columns, names)
+        assign = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(concrete))
+        # Table and column names come from the models, values are parameters.
+        sql = (
+            f"{first}UPDATE {table} SET {assign} FROM {rows} "  # noqa: S608
+            f"WHERE {table}.{pk} = v.pk_"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*first_params, *rows_params])
+
+    def _copy_history(self, model, objects: list) -> None:
+        """One history row per updated row, copied by the database (INSERT … SELECT)."""
+        history = model.history.model
+        own = {
+            "history_id",
+            "history_date",
+            "history_change_reason",
+            "history_type",
+            "history_user_id",
+        }
+        quote = connection.ops.quote_name
+        columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
+        copied = ", ".join(f"t.{quote(c)}" for c in columns)
+        first, rows, first_params, rows_params = _rows(
+            [model._meta.pk, history._meta.get_field("history_change_reason")],
+            [
+                [obj.pk for obj in objects],
+                [getattr(obj, "_change_reason", "") for obj in objects],
+            ],
+            "pk_, reason",
+        )
+        target = ", ".join(quote(c) for c in columns)
+        sql = (
+            f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
+            "history_change_reason, history_type, history_user_id) "
+            f"SELECT {copied}, %s, v.reason, '~', %s FROM {quote(model._meta.db_table)} t "
+            f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
+
+    def mail_after_commit(self, rows: list[Notification]) -> int:
+        """Queue the mails; the unsent ones are delivered by one task once this commits.
+        Returns how many were new (a rerun of the day finds them all known)."""
+        new, unsent = notifications.queue_many(rows)
+        if unsent:
+            transaction.on_commit(partial(delivery.deliver_notifications.delay, unsent))
+        return new
+
+
+def _rows(fields, columns: list[list], names: str) -> tuple[str, str, list, list]:
+    """A table `v (names)` of rows to join in SQL, one column per field.
+
+    Returns the WITH clause to put first, the FROM item, and the parameters of each. On
+    PostgreSQL the table is `unnest` of one array per column, a few parameters whatever
+    the number of rows; elsewhere a VALUES list with a placeholder per value.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+        return "", f"unnest({arrays}) AS v ({names})", [], columns
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = [value for row_values in zip(*columns, strict=True) for value in row_values]
+    rows = ", ".join([row] * len(columns[0]))
+    return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
+
+
+class Row(SimpleNamespace):
+    """A license as a step reads and changes it: `pk` and the step's fields as plain
+    attributes. Building 500 model instances took longer than the batch's UPDATE."""
+
+
+def batches(queryset, *fields: str):
+    """Lock and yield batches of a queryset whose rows stop matching once handled, each
+    license a `Row` of only the `fields` its step reads (and the ones it writes)."""
+    while True:
+        with transaction.atomic():
+            # Ordered like the (state, ends_on) index, so the planner walks it: by id it
+            # walks the primary key, unordered it misjudges the match and scans the table.
+            locked = queryset.select_for_update(of=("self",)).order_by("ends_on", "pk")
+            batch = [
+                Row(pk=pk, **dict(zip(fields, values, strict=True)))
+                for pk, *values in locked.values_list("pk", *fields)[:BATCH]
+            ]
+            if not batch:
+                return
+            yield batch
+
+
+def partners_of(licenses) -> dict[int, Partner]:
+    """The licenses' partners with what standing() reads (terms, incidents), by id."""
+    ids = {lic.partner_id for lic in licenses}
+    partners = Partner.objects.filter(pk__in=ids).prefetch_related("terms", "incidents")
+    return {p.pk: p for p in partners}

@@ -1,0 +1,226 @@
+"""The nightly steps, in order: renew or expire, reactivate, expire trials, cancel after
+grace, remind, flag late provisioning; then former partners and the upgrade report.
+
+Each step selects what is due with an indexed query and applies the lifecycle rule of
+`licensing.lifecycle` to each row of a batch; `bulk` writes the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+
+from partners.choices import PartnerStatus
+from partners.models import Partner
+from partners.services import FORMER_NOT_RENEWED
+
+from .. import lifecycle, selectors
+from ..choices import LicenseKind, LicenseState, NotificationKind
+from ..models import License, LicensePolicy, Notification, PlatformRelease
+from . import bulk
+from .bulk import Context, batches, partners_of
+from .reminders import send_reminders
+
+PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
+
+
+# --- (a) partner-program licenses past their end: renew or expire ------------------------
+
+
+def renew_or_expire(ctx: Context) -> None:
+    due = ctx.mine(
+        License.objects.filter(
+            policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+        )
+    )
+    for batch in batches(due, "partner_id", "ends_on", "state", "expired_on"):
+        partners = partners_of(batch)
+        renewed, expired = [], []
+        for lic in batch:
+            lifecycle.renew_or_expire(lic, partners[lic.partner_id]).apply(lic)
+            (expired if lic.state == LicenseState.EXPIRED else renewed).append(lic)
+        ctx.save(renewed, ["ends_on"])
+        ctx.save(expired, ["state", "expired_on"])
+        ctx.counts["renewed"] += len(renewed)
+        ctx.counts["expired"] += len(expired)
+
+
+def reactivate_within_grace(ctx: Context) -> None:
+    """An expired DL/IL whose partner is in good standing again, within grace: active to
+    the end of the term covering the day."""
+    last_pk = 0
+    grace = dict(
+        LicensePolicy.objects.filter(kind__in=PARTNER_PROGRAM).values_list("pk", "grace_days")
+    )
+    # Only partners back in good standing are candidates (SQL); standing() below confirms
+    # each one. Asked per license in grace (correlated), not of every partner first: the
+    # licenses in grace are few, the partners are the whole table.
+    partner_back = Exists(
+        Partner.objects.in_good_standing(ctx.day).filter(pk=OuterRef("partner_id"))
+    )
+    while True:
+        with transaction.atomic():
+            batch = list(
+                ctx.mine(License.objects.select_for_update(of=("self",)))
+                .filter(
+                    partner_back,
+                    policy__in=list(grace),
+                    state=LicenseState.EXPIRED,
+                    expired_on__gt=ctx.day - timedelta(days=max(grace.values(), default=0)),
+                    pk__gt=last_pk,
+                )
+                .order_by("pk")[: bulk.BATCH]
+            )
+            if not batch:
+                return
+            last_pk = batch[-1].pk
+            partners = partners_of(batch)
+            back = []
+            for lic in batch:
+                # Past its grace the license is cancelled below, not revived.
+                change = lifecycle.back_in_good_standing(
+                    lic, partners[lic.partner_id], grace_days=grace[lic.policy_id], on=ctx.day
+                )
+                if change is not None:
+                    change.apply(lic)
+                    back.append(lic)
+            ctx.save(back, ["state", "ends_on", "expired_on"])
+            ctx.counts["reactivated"] += len(back)
+
+
+# --- (b) trials past their end -----------------------------------------------------------
+
+
+def expire_trials(ctx: Context) -> None:
+    due = ctx.mine(
+        License.objects.filter(
+            policy__kind=LicenseKind.TL, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
+        )
+    )
+    for batch in batches(due, "ends_on", "state", "expired_on"):
+        for lic in batch:
+            lifecycle.expire_trial(lic).apply(lic)
+        ctx.save(batch, ["state", "expired_on"])
+        ctx.counts["trials_expired"] += len(batch)
+
+
+# --- (c) expired past the grace period: cancelled ----------------------------------------
+
+
+def cancel_after_grace(ctx: Context) -> None:
+    for policy in LicensePolicy.objects.all():
+        due = ctx.mine(
+            License.objects.filter(
+                policy=policy,
+                state=LicenseState.EXPIRED,
+                expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
+            )
+        )
+        for batch in batches(due, "state", "cancelled_on", "state_reason"):
+            for lic in batch:
+                change = lifecycle.cancel_after_grace(lic, grace_days=policy.grace_days, on=ctx.day)
+                change.apply(lic)
+            ctx.save(batch, ["state", "cancelled_on", "state_reason"])
+            ctx.counts["cancelled"] += len(batch)
+
+
+def mark_former_partners(ctx: Context) -> None:
+    """Active partners whose last term ended more than the longest grace period ago."""
+    longest = LicensePolicy.objects.aggregate(longest=Max("grace_days"))["longest"] or 0
+    due = (
+        Partner.objects.filter(status=PartnerStatus.ACTIVE)
+        .annotate(last_end=Max("terms__ends_on"))
+        .filter(last_end__lt=ctx.day - timedelta(days=longest))
+    )
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Partner.objects.select_for_update()
+                .filter(pk__in=due.values("pk")[: bulk.BATCH])
+                .order_by("pk")
+            )
+            if not batch:
+                return
+            for partner in batch:
+                partner.status = PartnerStatus.FORMER
+                partner._change_reason = FORMER_NOT_RENEWED
+            ctx.save(batch, ["status"], model=Partner)
+            ctx.counts["partners_former"] += len(batch)
+
+
+# --- (e) late provisioning ---------------------------------------------------------------
+
+
+def flag_overdue_provisioning(ctx: Context) -> None:
+    due = ctx.mine(
+        License.objects.filter(
+            state=LicenseState.APPROVED,
+            provisioning_due_on__lt=ctx.day,
+            provisioning_overdue_since__isnull=True,
+        )
+    )
+    for batch in batches(due, "provisioning_due_on", "provisioning_overdue_since"):
+        for lic in batch:
+            lic.provisioning_overdue_since = lic.provisioning_due_on + timedelta(days=1)
+            lic._change_reason = "provisioning overdue"
+        ctx.save(batch, ["provisioning_overdue_since"])
+        ids = sorted(lic.pk for lic in batch)
+        digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
+        # One alert for the licensing team per batch of newly late licenses; never the partner.
+        ctx.counts["overdue_alerts"] += ctx.mail_after_commit(
+            [
+                Notification(
+                    kind=NotificationKind.OVERDUE_ALERT,
+                    recipient=settings.LICENSING_TEAM_EMAIL,
+                    template="overdue_alert",
+                    params={"license_ids": ids, "day": ctx.day.isoformat()},
+                    key=f"overdue:{ctx.day}:{digest}",
+                )
+            ]
+        )
+        ctx.counts["overdue_flagged"] += len(batch)
+
+
+# --- (f) platform upgrades ---------------------------------------------------------------
+
+
+def report_upgrades(ctx: Context) -> None:
+    latest = PlatformRelease.latest_stable()
+    if latest is None:
+        return
+    behind = list(selectors.behind_latest_release(latest).values_list("pk", flat=True))
+    if behind:
+        with transaction.atomic():
+            ctx.counts["upgrade_reports"] += ctx.mail_after_commit(
+                [
+                    Notification(
+                        kind=NotificationKind.UPGRADE_REPORT,
+                        recipient=settings.LICENSING_TEAM_EMAIL,
+                        template="upgrade_report",
+                        params={
+                            "infrastructure_ids": behind,
+                            "latest": latest.version,
+                            "day": ctx.day.isoformat(),
+                        },
+                        key=f"upgrade-report:{ctx.day}",
+                    )
+                ]
+            )
+
+
+# Steps that handle each license on its own: they may run split across workers.
+LICENSE_STEPS = [
+    renew_or_expire,
+    reactivate_within_grace,
+    expire_trials,
+    cancel_after_grace,
+    send_reminders,
+    flag_overdue_provisioning,
+]
+# Steps over the whole night's result, run once after the license steps.
+GLOBAL_STEPS = [mark_former_partners, report_upgrades]
+STEPS = LICENSE_STEPS + GLOBAL_STEPS
