@@ -12,7 +12,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from config.management.commands.seed_scale import PREFIX
+from config.seeding.context import PREFIX
 from licensing.choices import LicenseKind, LicenseState
 from licensing.models import Environment, Infrastructure, License, Notification
 from licensing.services import run_nightly
