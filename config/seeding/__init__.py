@@ -1,5 +1,5 @@
-"""What seed_scale builds, by stage (the command in config/management/commands/ only
-parses its options and calls these).
+"""What the seed commands build, by stage (the commands in config/management/commands/ only
+parse their options and call these).
 
 seed_scale, bulk data for the benchmarks, in the order it runs (`scale.seed`):
 - `context`: the run's random generator, day of reference and author, and the batched
@@ -11,4 +11,6 @@ seed_scale, bulk data for the benchmarks, in the order it runs (`scale.seed`):
 - `licenses`: infrastructures, environments, licenses and extensions;
 - `ipp`: applications, deployment permissions and deployment checks;
 - `due`: the licenses due on a day, for the nightly benchmark.
+
+seed_demo, the hand-made demo data set: `demo` holds its tables.
 """

@@ -1,13 +1,13 @@
 """Realistic demo data: regions, partners in many countries, every standing case, users.
 
 Idempotent: records are matched by their natural keys and brought to the wanted state, so a
-second run (today or another day) ends with the same counts.
+second run (today or another day) ends with the same counts. The data set itself (users,
+partners, licenses...) is in `config/seeding/demo.py`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
@@ -16,10 +16,22 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 
+from config.seeding.demo import (
+    DEMO_PASSWORD,
+    LICENSES,
+    OPPORTUNITY_STATUSES,
+    PARTNERS,
+    PROSPECTS,
+    REGIONS,
+    RELEASES,
+    USERS,
+    LicenseSpec,
+    TermSpec,
+    terms_for,
+)
 from ipp.demo import seed_ipp
 from licensing import services
 from licensing.models import License, PlatformRelease
-from partners import roles
 from partners.models import (
     ComplianceIncident,
     Contact,
@@ -31,147 +43,11 @@ from partners.models import (
 from partners.services import standing, today
 
 DUMMY_MAIL = "django.core.mail.backends.dummy.EmailBackend"
-DEMO_PASSWORD = "licensing-demo"  # noqa: S105 - documented development password
-
-USERS = [
-    # username, first, last, groups, superuser
-    ("admin", "Ada", "Admin", [], True),
-    ("licensing", "Lena", "Lindqvist", [roles.LICENSING_TEAM], False),
-    ("cm.emea", "Marta", "Sousa", [roles.CHANNEL_MANAGER], False),
-    ("cm.americas", "Carlos", "Mendes", [roles.CHANNEL_MANAGER], False),
-    ("cm.apac", "Priya", "Raman", [roles.CHANNEL_MANAGER], False),
-    ("architect", "Sam", "Okafor", [roles.SOLUTION_ARCHITECT], False),
-    ("architect2", "Yuki", "Tanaka", [roles.SOLUTION_ARCHITECT], False),
-    ("auditor", "Aaron", "Webb", [roles.AUDITOR], False),
-]
-
-REGIONS = [
-    ("emea-north", "EMEA North", "cm.emea"),
-    ("emea-south", "EMEA South", "cm.emea"),
-    ("north-america", "North America", "cm.americas"),
-    ("latam", "Latin America", "cm.americas"),
-    ("apac", "Asia Pacific", "cm.apac"),
-]
-
-# name, country, region code, standing case
-PARTNERS = [
-    ("Lisbon Low-Code Lda", "PT", "emea-south", "good_renewed"),
-    ("Porto Digital Works", "PT", "emea-south", "renewing_soon"),
-    ("Iberia Apps S.L.", "ES", "emea-south", "good"),
-    ("Madrid Process Studio", "ES", "emea-south", "fee_unconfirmed"),
-    ("Roma Soluzioni Srl", "IT", "emea-south", "open_incident"),
-    ("Milano Delivery Group", "IT", "emea-south", "good_waived"),
-    ("Paris Agile Conseil", "FR", "emea-south", "revoked"),
-    ("Lyon Integration SAS", "FR", "emea-south", "new_partner"),
-    ("Berlin Bits GmbH", "DE", "emea-north", "renewal_pending"),
-    ("München Workflow AG", "DE", "emea-north", "unsigned"),
-    ("Amsterdam Fast Apps B.V.", "NL", "emea-north", "good"),
-    ("Rotterdam Harbour IT", "NL", "emea-north", "lapsed"),
-    ("London Rapid Ltd", "GB", "emea-north", "renewal_pending"),
-    ("Manchester Makers Ltd", "GB", "emea-north", "former"),
-    ("Stockholm Nordic Dev AB", "SE", "emea-north", "prospective"),
-    ("Göteborg Cloud Crafters", "SE", "emea-north", "renewing_soon"),
-    ("Austin Automation LLC", "US", "north-america", "good_renewed"),
-    ("Boston Builders Inc.", "US", "north-america", "good"),
-    ("Seattle Apps Co.", "US", "north-america", "open_incident"),
-    ("Toronto Digital Inc.", "CA", "north-america", "good_waived"),
-    ("Montréal Logiciels", "CA", "north-america", "not_authorized"),
-    ("São Paulo Sistemas Ltda", "BR", "latam", "good_renewed"),
-    ("Rio Low-Code Ltda", "BR", "latam", "fee_unconfirmed"),
-    ("Ciudad de México Apps", "MX", "latam", "good"),
-    ("Buenos Aires Software SA", "AR", "latam", "lapsed"),
-    ("Santiago Digital SpA", "CL", "latam", "prospective"),
-    ("Tokyo Rapid KK", "JP", "apac", "good_renewed"),
-    ("Osaka Systems KK", "JP", "apac", "revoked"),
-    ("Sydney Solutions Pty", "AU", "apac", "good"),
-    ("Melbourne Makers Pty", "AU", "apac", "renewing_soon"),
-    ("Singapore Delivery Pte", "SG", "apac", "good_waived"),
-    ("Bangalore Builders Pvt", "IN", "apac", "new_partner"),
-    ("Mumbai Process Labs", "IN", "apac", "former"),
-]
-
-RELEASES = [
-    ("11.28.0", -260, True),
-    ("11.29.0", -170, True),
-    ("11.30.0", -75, True),
-    ("11.31.0", -12, False),
-]
-
-OPPORTUNITY_STATUSES = ["registered", "accepted", "approved", "won", "lost", "approved"]
-PROSPECTS = [
-    "Atlantic Insurance",
-    "Northwind Logistics",
-    "Contoso Health",
-    "Fabrikam Energy",
-    "Globex Retail",
-    "Initech Bank",
-    "Umbrella Pharma",
-    "Stark Manufacturing",
-    "Wayne Utilities",
-    "Tyrell Telecom",
-]
 
 
-@dataclass
-class TermSpec:
-    starts_on: date
-    ends_on: date
-    signed_on: date | None = None
-    revoked_on: date | None = None
-    revoked_by: str = ""
-    fee_confirmed_on: date | None = None
-    fee_waived: bool = False
-
-
-def year_from(start: date) -> date:
-    try:
-        return start.replace(year=start.year + 1) - timedelta(days=1)
-    except ValueError:  # 29 February
-        return start.replace(year=start.year + 1, day=28)
-
-
-def terms_for(case: str, t: date) -> list[TermSpec]:
-    """The terms a partner of this standing case has, relative to today `t`."""
-    if case in ("prospective",):
-        return []
-    start = t - timedelta(days=120)
-    if case == "renewing_soon":
-        start = t - timedelta(days=340)
-    if case in ("lapsed", "former"):
-        start = t - timedelta(days=365 + (20 if case == "lapsed" else 200))
-    current = TermSpec(start, year_from(start), signed_on=start - timedelta(days=10))
-    current.fee_confirmed_on = start + timedelta(days=15)
-    if case == "good_waived":
-        current.fee_confirmed_on, current.fee_waived = None, True
-    elif case == "fee_unconfirmed":
-        current.fee_confirmed_on = None
-    elif case == "unsigned":
-        current.signed_on = None
-    elif case == "revoked":
-        current.revoked_on, current.revoked_by = t - timedelta(days=9), "partner"
-    terms = [current]
-    if case == "good_renewed":
-        # Renewed ahead of time: its licenses renew on the renewal date.
-        following = current.ends_on + timedelta(days=1)
-        terms.append(
-            TermSpec(
-                following,
-                year_from(following),
-                signed_on=t - timedelta(days=5),
-                fee_confirmed_on=t - timedelta(days=5),
-            )
-        )
-    if case in ("good_renewed", "renewal_pending", "lapsed", "former"):
-        previous_start = start.replace(year=start.year - 1)
-        terms.append(
-            TermSpec(
-                previous_start,
-                start - timedelta(days=1),
-                signed_on=previous_start - timedelta(days=7),
-                fee_confirmed_on=previous_start + timedelta(days=20),
-            )
-        )
-    return terms
+def channel_manager(partner: Partner):
+    """Who asks for the partner's Demo and Internal licenses: its region's channel manager."""
+    return partner.region.channel_managers.first()
 
 
 class Command(BaseCommand):
@@ -336,107 +212,90 @@ class Command(BaseCommand):
             )
 
     def seed_licenses(self, t: date, users) -> None:
-        """Licenses of every kind and state, made through the services as people would.
-
-        A license is made once per (partner, kind, hosting): later runs leave it as it is.
-        """
-        team, architect = users["licensing"], users["architect"]
+        """Licenses of every kind and state, made through the services as people would;
+        then an extension waiting for the licensing team and a trial extended by its
+        architect."""
         partners = {p.name: p for p in Partner.objects.select_related("region")}
-
-        def cm(partner):
-            return partner.region.channel_managers.first()
-
-        def make(name, kind, state, hosting=None, days_ago=60, by=None, registered=None):
-            partner = partners[name]
-            policy_hosting = hosting or {"DL": "shared_cloud", "IL": "on_premises"}.get(kind)
-            existing = License.objects.filter(partner=partner, policy__kind=kind)
-            if policy_hosting:
-                existing = existing.filter(hosting=policy_hosting)
-            if existing.exists():
-                return None
-            day = t - timedelta(days=days_ago)
-            opportunity = None
-            if kind == "TL" and partner.status != "prospective":
-                opportunity, _ = Opportunity.objects.update_or_create(
-                    partner=partner,
-                    prospect_name=f"Trial prospect of {partner.name.split()[0]}",
-                    defaults={
-                        "prospect_country": partner.country,
-                        "registered_on": day - timedelta(days=20),
-                        "status": "approved",
-                        "solution_architect": architect,
-                        "closed_on": None,
-                    },
-                )
-            requester = by or (architect if opportunity else cm(partner))
-            lic = services.request_license(
-                partner=partner,
-                kind=kind,
-                by=requester,
-                hosting=hosting,
-                opportunity=opportunity,
-                on=day,
-            )
-            if state == "requested":
-                return lic
-            if state == "refused":
-                return services.refuse(
-                    lic, by=team, reason="Duplicate of an earlier request", on=day
-                )
-            services.approve(lic, by=team, on=day)
-            if state == "approved":
-                return lic
-            services.provision(lic, by=team, on=day)
-            if registered:
-                services.register_infrastructure(
-                    activation_code=lic.activation_code,
-                    registration_id=registered,
-                    platform_version="11.29.0",
-                    on=day + timedelta(days=2),
-                )
-            if state == "converted":
-                opportunity.status, opportunity.closed_on = "won", t - timedelta(days=3)
-                opportunity.save()
-                services.convert(lic, by=architect, on=t - timedelta(days=2))
-            if state in ("expired", "cancelled"):
-                # What the nightly run does to a license the partner did not renew.
-                lic.state, lic.expired_on = "expired", lic.ends_on + timedelta(days=1)
-                lic._change_reason = "expired: partnership not renewed (demo data)"
-                lic.save(update_fields=["state", "expired_on"])
-            if state == "cancelled":
-                services.cancel(lic, by=team, reason="Grace period over", on=t - timedelta(days=5))
-            return lic
-
-        plan = [
-            ("Lisbon Low-Code Lda", "DL", "active", None, 110, None, None),
-            ("Lisbon Low-Code Lda", "IL", "active", None, 100, None, "LISBON-ONPREM-01"),
-            ("Lisbon Low-Code Lda", "DL", "active", "on_premises", 90, None, None),
-            ("Berlin Bits GmbH", "DL", "active", None, 100, None, None),
-            ("Berlin Bits GmbH", "IL", "requested", None, 2, None, None),
-            ("Austin Automation LLC", "DL", "active", None, 80, None, None),
-            ("Austin Automation LLC", "IL", "approved", None, 12, None, None),
-            ("London Rapid Ltd", "DL", "active", None, 70, None, None),
-            ("São Paulo Sistemas Ltda", "IL", "active", None, 50, None, None),
-            ("Iberia Apps S.L.", "DL", "requested", None, 1, None, None),
-            ("Amsterdam Fast Apps B.V.", "DL", "approved", None, 0, None, None),
-            ("Sydney Solutions Pty", "DL", "refused", None, 30, None, None),
-            ("Rotterdam Harbour IT", "DL", "expired", None, 200, None, None),
-            ("Buenos Aires Software SA", "DL", "cancelled", None, 400, None, None),
-            ("Tokyo Rapid KK", "TL", "active", None, 10, None, None),
-            ("Boston Builders Inc.", "TL", "converted", None, 25, None, None),
-            ("Ciudad de México Apps", "TL", "requested", None, 1, None, None),
-            ("Stockholm Nordic Dev AB", "TL", "active", None, 5, team, None),
-        ]
-        for name, kind, state, hosting, days_ago, by, registered in plan:
-            make(name, kind, state, hosting, days_ago, by, registered)
+        for spec in LICENSES:
+            self.seed_license(spec, partners[spec.partner], t, users)
         self.stdout.write(f"licenses: {License.objects.count()}")
+        self.seed_extensions(t, users, partners)
 
-        # Extensions: one waiting for the licensing team, one trial extended by its architect.
+    def seed_license(self, spec: LicenseSpec, partner: Partner, t: date, users) -> None:
+        """Made once per (partner, kind, hosting): later runs leave it as it is."""
+        team, architect = users["licensing"], users["architect"]
+        policy_hosting = spec.hosting or {"DL": "shared_cloud", "IL": "on_premises"}.get(spec.kind)
+        existing = License.objects.filter(partner=partner, policy__kind=spec.kind)
+        if policy_hosting:
+            existing = existing.filter(hosting=policy_hosting)
+        if existing.exists():
+            return
+        day = t - timedelta(days=spec.days_ago)
+        opportunity = None
+        if spec.kind == "TL" and partner.status != "prospective":
+            opportunity = self.trial_opportunity(partner, day, architect)
+        if spec.by:
+            requester = users[spec.by]
+        else:
+            requester = architect if opportunity else channel_manager(partner)
+        lic = services.request_license(
+            partner=partner,
+            kind=spec.kind,
+            by=requester,
+            hosting=spec.hosting,
+            opportunity=opportunity,
+            on=day,
+        )
+        if spec.state == "requested":
+            return
+        if spec.state == "refused":
+            services.refuse(lic, by=team, reason="Duplicate of an earlier request", on=day)
+            return
+        services.approve(lic, by=team, on=day)
+        if spec.state == "approved":
+            return
+        services.provision(lic, by=team, on=day)
+        if spec.registered:
+            services.register_infrastructure(
+                activation_code=lic.activation_code,
+                registration_id=spec.registered,
+                platform_version="11.29.0",
+                on=day + timedelta(days=2),
+            )
+        if spec.state == "converted":
+            opportunity.status, opportunity.closed_on = "won", t - timedelta(days=3)
+            opportunity.save()
+            services.convert(lic, by=architect, on=t - timedelta(days=2))
+        if spec.state in ("expired", "cancelled"):
+            # What the nightly run does to a license the partner did not renew.
+            lic.state, lic.expired_on = "expired", lic.ends_on + timedelta(days=1)
+            lic._change_reason = "expired: partnership not renewed (demo data)"
+            lic.save(update_fields=["state", "expired_on"])
+        if spec.state == "cancelled":
+            services.cancel(lic, by=team, reason="Grace period over", on=t - timedelta(days=5))
+
+    def trial_opportunity(self, partner: Partner, day: date, architect) -> Opportunity:
+        """The approved opportunity a trial is asked for, its architect the requester."""
+        opportunity, _ = Opportunity.objects.update_or_create(
+            partner=partner,
+            prospect_name=f"Trial prospect of {partner.name.split()[0]}",
+            defaults={
+                "prospect_country": partner.country,
+                "registered_on": day - timedelta(days=20),
+                "status": "approved",
+                "solution_architect": architect,
+                "closed_on": None,
+            },
+        )
+        return opportunity
+
+    def seed_extensions(self, t: date, users, partners: dict) -> None:
+        architect = users["architect"]
         expired = License.objects.get(partner=partners["Rotterdam Harbour IT"], policy__kind="DL")
         if not expired.extensions.exists():
             services.request_extension(
                 expired,
-                by=cm(expired.partner),
+                by=channel_manager(expired.partner),
                 reason="legal_constraints",
                 requested_until=t + timedelta(days=30),
                 on=t,
