@@ -4,10 +4,6 @@ from django.views.generic import RedirectView
 
 from licensing.admin_views import mail_preview
 
-admin.site.site_header = "Partner licensing desk"
-admin.site.site_title = "Licensing desk"
-admin.site.index_title = "Partners, licenses and policies"
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # Before admin/: its catch-all "<object_id>/" would answer this path with a redirect.

@@ -4,11 +4,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from licensing.models import Infrastructure
+from partners.admin_tools import TransitionForm
+from partners.models import Contact
 
 from . import services
 from .models import DeploymentPermission, InfrastructureToken
 
 UNKNOWN_TARGET = "No infrastructure is registered with the id {registration_id}."
+CHOOSE_CONTACT = "Choose the developer's contact who consented."
 
 
 def service_errors(error: ValidationError) -> list[str]:
@@ -73,12 +76,34 @@ class TokenIssueForm(forms.ModelForm):
         return data
 
 
-class GrantForm(forms.Form):
+class GrantForm(TransitionForm):
     valid_until = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="The last day it is valid. Empty: until revoked.",
     )
+
+
+class ConsentForm(TransitionForm):
+    """Whose consent is recorded: a contact of the developer (the source's owner partner).
+    The list offers the developer's contacts; the service checks the one chosen."""
+
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.all(),
+        label="Developer's contact who consented",
+        error_messages={"required": CHOOSE_CONTACT, "invalid_choice": CHOOSE_CONTACT},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        owner = self.obj.source.owner_partner_id if self.obj is not None else None
+        self.fields["contact"].widget.choices = [
+            ("", "---------"),
+            *(
+                (c.pk, f"{c.name} ({c.get_role_display()}, {c.email})")
+                for c in Contact.objects.filter(partner_id=owner)
+            ),
+        ]
 
 
 class CheckForm(forms.Form):

@@ -33,9 +33,3 @@ class PortalRegistrationForm(forms.Form):
         ]
         if latest:
             self.fields["platform_version"].initial = latest.version
-
-
-class ReasonForm(forms.Form):
-    """The reason the licensing team gives when refusing or cancelling."""
-
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)

@@ -8,14 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
-from django.utils.html import format_html
 from rangefilter.filters import DateRangeFilterBuilder
 
-from licensing.models import License
-
 from .admin_tools import (
-    ReadOnlyMixin,
     RegionScopedAdmin,
     ScopedChoicesMixin,
     YesNoFilter,
@@ -123,24 +118,6 @@ class ComplianceIncidentInline(ScopedChoicesMixin, admin.TabularInline):
     autocomplete_fields = ["license"]
 
 
-class LicenseInline(ReadOnlyMixin, admin.TabularInline):
-    """The partner's licenses at a glance; each opens on its own page, where it changes."""
-
-    model = License
-    extra = 0
-    fields = ["license_link", "hosting", "state", "starts_on", "ends_on"]
-    readonly_fields = fields
-    ordering = ["-id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("policy")
-
-    @admin.display(description="license")
-    def license_link(self, lic: License) -> str:
-        url = reverse("admin:licensing_license_change", args=[lic.pk])
-        return format_html('<a href="{}">{}</a>', url, lic)
-
-
 class StandingFilter(YesNoFilter):
     title = "in good standing today"
     parameter_name = "good_standing"
@@ -218,7 +195,7 @@ class PartnerAdmin(RegionScopedAdmin):
         ("Standing today", {"fields": ["standing_detail", "renewal_date"]}),
     ]
     readonly_fields = ["standing_detail", "renewal_date"]
-    inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline, LicenseInline]
+    inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_standing_data()

@@ -1,16 +1,16 @@
-"""Admin building blocks shared by every app: history, region scope, state badges."""
+"""Every model's admin: history read-only, exports of the list and its history, the
+region scope, and the read-only logs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import tablib
-from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import path, reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
@@ -18,7 +18,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import modelresource_factory
 from simple_history.admin import SimpleHistoryAdmin
 
-from .scoping import scope, sees_everything
+from ..scoping import scope, sees_everything
 
 
 class ScopedChoicesMixin:
@@ -170,121 +170,3 @@ def _cell(value):
 
 def info_name(model) -> str:
     return f"{model._meta.app_label}-{model._meta.model_name}"
-
-
-def badge(text: str, tone: str, title: str = "") -> str:
-    return format_html('<span class="badge badge-{}" title="{}">{}</span>', tone, title, text)
-
-
-class YesNoFilter(admin.SimpleListFilter):
-    def lookups(self, request, model_admin):
-        return [("yes", "Yes"), ("no", "No")]
-
-
-def ask_reason(model_admin, request, queryset, *, action: str, title: str, apply):
-    """An admin action that needs a reason: a page asking for it, then `apply(reason)`.
-
-    Returns the page to show, or None once applied (the changelist then reloads).
-    """
-    from django.contrib.admin import helpers
-    from django.template.response import TemplateResponse
-
-    from licensing.forms import ReasonForm
-
-    form = ReasonForm(request.POST if "reason" in request.POST else None)
-    if form.is_valid():
-        apply(form.cleaned_data["reason"])
-        return None
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": title,
-        "objects": queryset,
-        "form": form,
-        "action": action,
-        "opts": model_admin.model._meta,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/reason_action.html", context)
-
-
-class TransitionsMixin:
-    """State transitions as buttons on the change page, each a POST to
-    `<id>/transition/<name>/` that calls the service; the change form itself saves nothing.
-
-    Subclasses say which transitions a user may press (`transitions_for`, the services
-    check again) and how one is run (`run_transition`, raising ValidationError when
-    refused); `transition_done` may answer with a page of its own.
-    """
-
-    transition_names: frozenset[str] = frozenset()
-
-    def transitions_for(self, obj, user) -> list:
-        raise NotImplementedError
-
-    def run_transition(self, name: str, obj, user, data):
-        raise NotImplementedError
-
-    def transition_context(self, request, obj, transitions) -> dict:
-        return {}
-
-    def transition_done(self, request, obj, name):
-        return None
-
-    def transition_message(self, obj, name: str) -> str:
-        return f"{obj}: {obj.get_state_display().lower()}."
-
-    def get_urls(self):
-        info = self.model._meta.app_label, self.model._meta.model_name
-        return [
-            path(
-                "<path:object_id>/transition/<str:name>/",
-                self.admin_site.admin_view(self.transition_view),
-                name=f"{info[0]}_{info[1]}_transition",
-            ),
-            *super().get_urls(),
-        ]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, object_id)
-        transitions = self.transitions_for(obj, request.user) if obj else []
-        extra_context = {
-            **(extra_context or {}),
-            **(self.transition_context(request, obj, transitions) if obj else {}),
-            "transitions": transitions,
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            "show_delete": False,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def transition_view(self, request, object_id, name):
-        if request.method != "POST" or name not in self.transition_names:
-            return HttpResponseNotAllowed(["POST"])
-        obj = self.get_object(request, object_id)
-        if obj is None:
-            raise Http404(f"No such {self.model._meta.verbose_name}.")
-        opts = self.model._meta
-        change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-        try:
-            obj = self.run_transition(name, obj, request.user, request.POST) or obj
-        except ValidationError as error:
-            for message in error.messages:
-                self.message_user(request, message, messages.ERROR)
-            return HttpResponseRedirect(change_url)
-        response = self.transition_done(request, obj, name)
-        if response is not None:
-            return response
-        obj.refresh_from_db()
-        self.message_user(request, self.transition_message(obj, name), messages.SUCCESS)
-        return HttpResponseRedirect(change_url)
-
-    def run_on_each(self, request, queryset, name: str, data) -> list:
-        """An admin action: the transition on every selected row, each refusal reported."""
-        done = []
-        for obj in queryset:
-            try:
-                done.append(self.run_transition(name, obj, request.user, data) or obj)
-            except ValidationError as error:
-                self.message_user(request, f"{obj}: {' '.join(error.messages)}", messages.ERROR)
-        return done
