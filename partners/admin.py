@@ -10,12 +10,17 @@ from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from rangefilter.filters import DateRangeFilterBuilder
 
+from . import services
 from .admin_tools import (
+    ReasonForm,
     RegionScopedAdmin,
     ScopedChoicesMixin,
+    Transition,
+    TransitionsMixin,
     YesNoFilter,
     badge,
 )
+from .choices import OpportunityStatus, PartnerStatus
 from .models import (
     TERMS_OVERLAP,
     ComplianceIncident,
@@ -165,8 +170,75 @@ class OpenIncidentFilter(YesNoFilter):
         return queryset
 
 
+def partner_move(status: str):
+    """Offered to the partner's keepers when the program allows the move."""
+
+    def offered(partner: Partner, user) -> bool:
+        allowed = status in services.PARTNER_MOVES.get(partner.status, ())
+        return allowed and services.may_keep(user, partner.region)
+
+    return offered
+
+
+PARTNER_TRANSITIONS = (
+    Transition(
+        "activate",
+        "Mark active",
+        run=lambda p, user, data: services.set_partner_status(
+            p, status=PartnerStatus.ACTIVE, by=user
+        ),
+        offered=partner_move(PartnerStatus.ACTIVE),
+    ),
+    Transition(
+        "former",
+        "Mark former",
+        run=lambda p, user, data: services.set_partner_status(
+            p, status=PartnerStatus.FORMER, by=user, reason=data["reason"]
+        ),
+        offered=partner_move(PartnerStatus.FORMER),
+        form=ReasonForm.saying(services.STATUS_REASON_REQUIRED),
+        confirm="Mark this partner former? It may then buy customer licenses only.",
+        danger=True,
+    ),
+)
+
+
+def opportunity_move(status: str):
+    def offered(opportunity: Opportunity, user) -> bool:
+        allowed = status in services.OPPORTUNITY_MOVES.get(opportunity.status, ())
+        return allowed and services.may_keep(user, opportunity.partner.region)
+
+    return offered
+
+
+def opportunity_transition(name: str, label: str, status: str, **kwargs) -> Transition:
+    return Transition(
+        name,
+        label,
+        run=lambda o, user, data: services.set_opportunity_status(o, status=status, by=user),
+        offered=opportunity_move(status),
+        **kwargs,
+    )
+
+
+OPPORTUNITY_TRANSITIONS = (
+    opportunity_transition("accept", "Accept", OpportunityStatus.ACCEPTED),
+    opportunity_transition("approve", "Approve", OpportunityStatus.APPROVED),
+    opportunity_transition(
+        "win", "Won", OpportunityStatus.WON, confirm="Close this opportunity as won?"
+    ),
+    opportunity_transition(
+        "lose",
+        "Lost",
+        OpportunityStatus.LOST,
+        confirm="Close this opportunity as lost?",
+        danger=True,
+    ),
+)
+
+
 @admin.register(Partner)
-class PartnerAdmin(RegionScopedAdmin):
+class PartnerAdmin(TransitionsMixin, RegionScopedAdmin):
     show_full_result_count = False  # one COUNT of 20,000 partners less per page
     list_display = [
         "name",
@@ -196,6 +268,16 @@ class PartnerAdmin(RegionScopedAdmin):
     ]
     readonly_fields = ["standing_detail", "renewal_date"]
     inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline]
+    transitions = PARTNER_TRANSITIONS
+    transition_noun = "partner"
+    transitions_only = False
+
+    def get_readonly_fields(self, request, obj=None):
+        # The status moves through the buttons (partners.services), never by editing.
+        return [*self.readonly_fields, "status"] if obj else self.readonly_fields
+
+    def transition_message(self, partner, name):
+        return f"{partner}: {partner.get_status_display().lower()}."
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_standing_data()
@@ -297,7 +379,7 @@ class ComplianceIncidentAdmin(RegionScopedAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(RegionScopedAdmin):
+class OpportunityAdmin(TransitionsMixin, RegionScopedAdmin):
     region_path = "partner__region"
     architect_path = "solution_architect"  # architects see the opportunities assigned to them
     list_display = [
@@ -322,6 +404,14 @@ class OpportunityAdmin(RegionScopedAdmin):
     show_full_result_count = False
     search_fields = ["prospect_name", "partner__name"]
     autocomplete_fields = ["partner"]
+    # The stage moves through the buttons (partners.services), never by editing.
+    readonly_fields = ["status", "closed_on"]
+    transitions = OPPORTUNITY_TRANSITIONS
+    transition_noun = "opportunity"
+    transitions_only = False
+
+    def transition_message(self, opportunity, name):
+        return f"{opportunity}: {opportunity.get_status_display().lower()}."
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "solution_architect":

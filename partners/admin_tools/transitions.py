@@ -101,6 +101,9 @@ class TransitionsMixin:
     # How a list action's result names the rows, e.g. "license" → "2 license(s): …".
     transition_noun = ""
     change_form_template = "admin/transitions_change_form.html"
+    # The buttons are the only way to change the object (licenses, permissions): the
+    # change form saves nothing and shows no Save. False: the record is edited as well.
+    transitions_only = True
 
     # --- The table ---
 
@@ -167,11 +170,14 @@ class TransitionsMixin:
             **(extra_context or {}),
             "transitions": transitions,
             "transition_buttons": buttons,
-            "show_save": False,
-            "show_save_and_continue": False,
-            "show_save_and_add_another": False,
-            "show_delete": False,
         }
+        if self.transitions_only:
+            extra_context |= {
+                "show_save": False,
+                "show_save_and_continue": False,
+                "show_save_and_add_another": False,
+                "show_delete": False,
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def transition_view(self, request, object_id, name):
