@@ -16,13 +16,12 @@ import json
 import logging
 import uuid
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from licensing.models import Infrastructure
+from partners.throttle import Window, client_ip
 
 from . import services
 from .models import Application, InfrastructureToken
@@ -43,29 +42,9 @@ UNKNOWN_APPLICATION = "unknown application"
 
 UNAUTHENTICATED_CALLER = "api (no valid token)"
 
-
-def _limit() -> tuple[int, int]:
-    return (
-        settings.IPP_API_RATE_LIMIT,
-        settings.IPP_API_RATE_WINDOW_SECONDS,
-    )
-
-
-def _over_limit(key: str) -> bool:
-    """Count one call in the current window; True once the window's limit is passed."""
-    limit, window = _limit()
-    # add() starts the window once; incr() keeps its expiry.
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    return count > limit
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+# Calls per token: every call writes a DeploymentCheck row, so a runtime asking in a loop
+# must not flood the log.
+API_CALLS = Window("ipp:api:token", "IPP_API_RATE_LIMIT", "IPP_API_RATE_WINDOW_SECONDS")
 
 
 def _caller(token: InfrastructureToken | None) -> str:
@@ -121,12 +100,12 @@ def _answer(
         caller=_caller(token),
         application_key=key,
         target_registration_id=registration_id,
-        client_ip=_client_ip(request),
+        client_ip=client_ip(request),
         status_code=status,
     )
     # Never the token: who asked (its record id), from where, and the answer.
     logger.info(
-        "ipp deployment-check by %s from %s: %s", _caller(token), _client_ip(request), status
+        "ipp deployment-check by %s from %s: %s", _caller(token), client_ip(request), status
     )
     response = JsonResponse(payload, status=status)
     response["Cache-Control"] = "no-store"
@@ -150,12 +129,12 @@ def deployment_check(request):
         response["WWW-Authenticate"] = "Token"
         return response
 
-    if _over_limit(f"ipp:api:token:{token.pk}"):
-        limit, window = _limit()
+    if not API_CALLS.admit(token.pk):
+        window = API_CALLS.seconds
         response = _answer(
             request,
             429,
-            {"error": RATE_LIMITED.format(limit=limit, window=window)},
+            {"error": RATE_LIMITED.format(limit=API_CALLS.limit, window=window)},
             token=token,
             data=data,
         )
@@ -197,12 +176,12 @@ def deployment_check(request):
         application=application,
         target=target,
         caller=_caller(token),
-        client_ip=_client_ip(request),
+        client_ip=client_ip(request),
         status_code=200,
         application_key=key,
         target_registration_id=registration_id,
     )
-    logger.info("ipp deployment-check by %s from %s: 200", _caller(token), _client_ip(request))
+    logger.info("ipp deployment-check by %s from %s: 200", _caller(token), client_ip(request))
     response = JsonResponse({"allowed": decision.allowed, "reason": decision.reason})
     response["Cache-Control"] = "no-store"
     return response

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
+
+from partners.throttle import Window, client_ip
 
 from . import services
 from .choices import AttemptOutcome
@@ -27,27 +27,8 @@ logger = logging.getLogger(__name__)
 SESSION_KEY = "portal_license_id"
 THROTTLED = "Too many attempts from your network. Wait a few minutes and try again."
 
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def _failures_key(ip: str | None) -> str:
-    return f"portal:failures:{ip or 'unknown'}"
-
-
-def _throttled(ip: str | None) -> bool:
-    return cache.get(_failures_key(ip), 0) >= settings.PORTAL_MAX_FAILURES
-
-
-def _count_failure(ip: str | None) -> None:
-    key = _failures_key(ip)
-    # add() starts the window once; incr() keeps its expiry.
-    cache.add(key, 0, timeout=settings.PORTAL_FAILURE_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.PORTAL_FAILURE_WINDOW_SECONDS)
+# Wrong activation codes per client address, so codes cannot be found by trying many.
+FAILURES = Window("portal:failures", "PORTAL_MAX_FAILURES", "PORTAL_FAILURE_WINDOW_SECONDS")
 
 
 def _log(request, outcome: str, *, lic: License | None = None, registration_id="", detail=""):
@@ -78,7 +59,7 @@ def register(request):
     form = PortalRegistrationForm(request.POST or None)
     status = 200
     if request.method == "POST":
-        if _throttled(ip):
+        if FAILURES.reached(ip):
             _log(request, AttemptOutcome.THROTTLED)
             form.add_error(None, THROTTLED)
             return render(request, "portal/register.html", {"form": form}, status=429)
@@ -91,7 +72,7 @@ def register(request):
                     platform_version=data["platform_version"],
                 )
             except services.InvalidActivationCode as error:
-                _count_failure(ip)
+                FAILURES.count(ip)
                 _log(request, AttemptOutcome.REFUSED_CODE, registration_id=data["registration_id"])
                 form.add_error(None, error)
                 status = 400
