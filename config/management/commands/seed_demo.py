@@ -30,8 +30,9 @@ from config.seeding.demo import (
     terms_for,
 )
 from ipp.demo import seed_ipp
-from licensing import services
+from licensing import lifecycle, services
 from licensing.models import License, PlatformRelease
+from licensing.nightly import system_user
 from partners.models import (
     ComplianceIncident,
     Contact,
@@ -267,10 +268,12 @@ class Command(BaseCommand):
             opportunity.save()
             services.convert(lic, by=architect, on=t - timedelta(days=2))
         if spec.state in ("expired", "cancelled"):
-            # What the nightly run does to a license the partner did not renew.
-            lic.state, lic.expired_on = "expired", lic.ends_on + timedelta(days=1)
-            lic._change_reason = "expired: partnership not renewed (demo data)"
-            lic.save(update_fields=["state", "expired_on"])
+            # Not renewed: expired by the nightly run's rule and under its author, so the
+            # history reads as after a real night.
+            change = lifecycle.expire(lic, because="partnership not renewed (demo data)")
+            lic._history_user = system_user()
+            fields = change.apply(lic)
+            lic.save(update_fields=fields)
         if spec.state == "cancelled":
             services.cancel(lic, by=team, reason="Grace period over", on=t - timedelta(days=5))
 
