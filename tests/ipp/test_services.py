@@ -20,17 +20,9 @@ from licensing.choices import LicenseState
 from licensing.models import Infrastructure, License
 from partners import roles
 from tests.factories import TODAY, UserFactory, partner_ready_for_licenses
+from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
-
-
-def refused(call, message_fragment):
-    """Assert the call raises a ValidationError whose messages contain the fragment."""
-    with pytest.raises(ValidationError) as error:
-        call()
-    text = " ".join(error.value.messages)
-    assert message_fragment in text, text
-    return text
 
 
 def decide(app, target, on=TODAY):

@@ -4,13 +4,13 @@ from datetime import timedelta
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from django.core.exceptions import ValidationError
 
 from licensing import services
 from licensing.choices import ExtensionState, LicenseState
 from licensing.models import Extension, License
 from partners import roles
 from tests.factories import TODAY, OpportunityFactory, UserFactory
+from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +28,6 @@ def expired(partner, channel_manager, licensing_user, release):
     lic.refresh_from_db()
     assert lic.state == LicenseState.EXPIRED
     return lic
-
-
-def refused(call, fragment):
-    with pytest.raises(ValidationError) as error:
-        call()
-    assert fragment in " ".join(error.value.messages), error.value.messages
 
 
 def ask(lic, by, **kwargs):

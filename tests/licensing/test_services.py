@@ -23,17 +23,9 @@ from tests.factories import (
     UserFactory,
     partner_ready_for_licenses,
 )
+from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
-
-
-def refused(call, message_fragment):
-    """Assert the call raises a ValidationError whose messages contain the fragment."""
-    with pytest.raises(ValidationError) as error:
-        call()
-    text = " ".join(error.value.messages)
-    assert message_fragment in text, text
-    return text
 
 
 def request(partner, by, kind="DL", **kwargs):
