@@ -119,3 +119,42 @@ def partner_ready_for_licenses(**kwargs):
     ContactFactory(partner=partner, role="financial", email=f"cfo{partner.pk}@partner.example.com")
     ContactFactory(partner=partner, role="technical", email=f"cto{partner.pk}@partner.example.com")
     return partner
+
+
+LICENSE_STATES = ("requested", "approved", "active")
+
+
+def provision_license(
+    partner,
+    *,
+    requested_by,
+    licensing_user,
+    kind="DL",
+    hosting=None,
+    opportunity=None,
+    on=TODAY,
+    state="active",
+):
+    """A license as the product makes it: asked for by `requested_by`, then approved and
+    provisioned by `licensing_user`, all through `licensing.services` on `on` (None: the
+    services' today). Every rule the services check applies, so a cloud license needs a
+    stable release (the `release` fixture). `state="requested"` or `"approved"` stops there.
+    Returns the instance the last service returned."""
+    from licensing import services
+
+    if state not in LICENSE_STATES:
+        raise ValueError(f"state must be one of {LICENSE_STATES}, not {state!r}")
+    lic = services.request_license(
+        partner=partner,
+        kind=kind,
+        hosting=hosting,
+        opportunity=opportunity,
+        by=requested_by,
+        on=on,
+    )
+    if state == "requested":
+        return lic
+    lic = services.approve(lic, by=licensing_user, on=on)
+    if state == "approved":
+        return lic
+    return services.provision(lic, by=licensing_user, on=on)

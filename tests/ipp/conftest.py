@@ -8,9 +8,14 @@ import pytest
 from ipp import services
 from ipp.choices import PermissionState
 from ipp.models import Application
-from licensing import services as licensing
 from licensing.models import Infrastructure
-from tests.factories import TODAY, OpportunityFactory, RegionFactory, partner_ready_for_licenses
+from tests.factories import (
+    TODAY,
+    OpportunityFactory,
+    RegionFactory,
+    partner_ready_for_licenses,
+    provision_license,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -67,15 +72,13 @@ def make_trial(customer_partner, architect, licensing_user, release):
             solution_architect=architect,
             prospect_name=prospect,
         )
-        lic = licensing.request_license(
-            partner=partner or customer_partner,
+        return provision_license(
+            partner or customer_partner,
             kind="TL",
-            by=architect,
             opportunity=opportunity,
-            on=TODAY,
+            requested_by=architect,
+            licensing_user=licensing_user,
         )
-        licensing.approve(lic, by=licensing_user, on=TODAY)
-        return licensing.provision(lic, by=licensing_user, on=TODAY)
 
     return make
 

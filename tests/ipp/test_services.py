@@ -19,7 +19,7 @@ from licensing import services as licensing
 from licensing.choices import LicenseState
 from licensing.models import Infrastructure, License
 from partners import roles
-from tests.factories import TODAY, UserFactory, partner_ready_for_licenses
+from tests.factories import TODAY, UserFactory, partner_ready_for_licenses, provision_license
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -520,8 +520,8 @@ def test_trial_of_a_prospective_partner_counts_as_a_trial(
 ):
     # A prospective partner's own Trial (no opportunity) is a live TL all the same.
     prospective = partner_ready_for_licenses(region=apac, status="prospective", name="Osaka")
-    lic = licensing.request_license(partner=prospective, kind="TL", by=licensing_user, on=TODAY)
-    licensing.approve(lic, by=licensing_user, on=TODAY)
-    lic = licensing.provision(lic, by=licensing_user, on=TODAY)
+    lic = provision_license(
+        prospective, kind="TL", requested_by=licensing_user, licensing_user=licensing_user
+    )
     make_permission(lic.infrastructure)
     assert decide(app, lic.infrastructure).allowed

@@ -18,6 +18,7 @@ from tests.factories import (
     RegionFactory,
     TermFactory,
     partner_ready_for_licenses,
+    provision_license,
 )
 
 pytestmark = pytest.mark.django_db
@@ -42,11 +43,6 @@ def transition_url(lic, name) -> str:
 
 def requested(partner, by, *, kind="DL", hosting=None, on=None) -> License:
     return services.request_license(partner=partner, kind=kind, hosting=hosting, by=by, on=on)
-
-
-def approved(partner, by, licensing_user, *, hosting=None, on=None) -> License:
-    lic = requested(partner, by, hosting=hosting, on=on)
-    return services.approve(lic, by=licensing_user, on=on)
 
 
 def message_texts(response) -> list[str]:
@@ -172,9 +168,9 @@ def test_transition_url_answers_only_post(client, partner, channel_manager, lice
 
 
 def test_provisioning_shows_the_activation_code_once_and_mails_both_contacts(
-    client, partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+    client, partner, provisioned, licensing_user, release, django_capture_on_commit_callbacks
 ):
-    lic = approved(partner, channel_manager, licensing_user)
+    lic = provisioned(partner, state="approved")
     client.force_login(licensing_user)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -318,13 +314,11 @@ def test_refuse_selected_action_asks_for_a_reason_then_applies_it(
 
 
 def test_overdue_filter_lists_approved_licenses_past_their_deadline(
-    client, partner, channel_manager, licensing_user
+    client, partner, provisioned, licensing_user
 ):
     a_month_ago = TODAY - timedelta(days=30)
-    late = approved(
-        partner, channel_manager, licensing_user, hosting="shared_cloud", on=a_month_ago
-    )
-    on_time = approved(partner, channel_manager, licensing_user, hosting="on_premises")
+    late = provisioned(partner, hosting="shared_cloud", on=a_month_ago, state="approved")
+    on_time = provisioned(partner, hosting="on_premises", state="approved")
     assert late.provisioning_due_on < TODAY <= on_time.provisioning_due_on
     client.force_login(licensing_user)
 
@@ -336,12 +330,11 @@ def test_overdue_filter_lists_approved_licenses_past_their_deadline(
 
 
 def test_list_puts_requested_licenses_before_active_ones(
-    client, partner, channel_manager, licensing_user, release
+    client, partner, channel_manager, provisioned, licensing_user, release
 ):
     # Asked for first, so newest-first alone would list it last.
     waiting = requested(partner, channel_manager, hosting="on_premises")
-    active = approved(partner, channel_manager, licensing_user, hosting="shared_cloud")
-    services.provision(active, by=licensing_user)
+    active = provisioned(partner, hosting="shared_cloud")
     client.force_login(licensing_user)
 
     html = client.get(CHANGELIST).content.decode()
@@ -355,15 +348,16 @@ def make_licenses(n, region, channel_manager, licensing_user, release):
     for i in range(n):
         partner = partner_ready_for_licenses(region=region)
         step = i % 6
-        kind = "IL" if i % 2 else "DL"
-        on = TODAY - timedelta(days=20) if step == 2 else None
-        lic = requested(partner, channel_manager, kind=kind, on=on)
+        lic = provision_license(
+            partner,
+            kind="IL" if i % 2 else "DL",
+            requested_by=channel_manager,
+            licensing_user=licensing_user,
+            on=TODAY - timedelta(days=20) if step == 2 else TODAY,
+            state=("requested", "requested", "approved", "approved", "active", "active")[step],
+        )
         if step == 1:
             services.refuse(lic, by=licensing_user, reason="not now")
-        if step in (2, 3, 4, 5):
-            services.approve(lic, by=licensing_user, on=on)
-        if step in (4, 5):
-            services.provision(lic, by=licensing_user)
         if step == 5:
             services.cancel(lic, by=licensing_user, reason="left the program")
 
@@ -394,9 +388,9 @@ def test_changelist_query_count_does_not_grow_with_rows(
 
 
 def test_posting_the_change_form_does_not_change_the_state(
-    client, partner, channel_manager, licensing_user
+    client, partner, provisioned, licensing_user
 ):
-    lic = approved(partner, channel_manager, licensing_user)
+    lic = provisioned(partner, state="approved")
     client.force_login(licensing_user)
     client.raise_request_exception = False  # judge the answer the user gets, 500 included
 

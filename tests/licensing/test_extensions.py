@@ -15,19 +15,7 @@ from tests.helpers import refused
 pytestmark = pytest.mark.django_db
 
 
-def provisioned(partner, by, licensing_user, kind="DL", **kwargs):
-    lic = services.request_license(partner=partner, kind=kind, by=by, on=TODAY, **kwargs)
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
-
-
-@pytest.fixture
-def expired(partner, channel_manager, licensing_user, release):
-    lic = provisioned(partner, channel_manager, licensing_user)
-    services.run_nightly(today=lic.ends_on + timedelta(days=1))  # no next term: expires
-    lic.refresh_from_db()
-    assert lic.state == LicenseState.EXPIRED
-    return lic
+# `expired` (a cloud Demo license the nightly run expired) and `trial` come from conftest.
 
 
 def ask(lic, by, **kwargs):
@@ -67,8 +55,8 @@ def test_granted_extension_expires_again_after_its_date(expired, channel_manager
     )
 
 
-def test_only_an_expired_license_is_extended(partner, channel_manager, licensing_user, release):
-    lic = provisioned(partner, channel_manager, licensing_user)
+def test_only_an_expired_license_is_extended(partner, channel_manager, provisioned, release):
+    lic = provisioned(partner)
     refused(lambda: ask(lic, channel_manager, on=TODAY), "Only an expired Demo or Internal license")
     assert not Extension.objects.exists()
 
@@ -124,12 +112,6 @@ def test_only_the_licensing_team_decides_and_only_once(expired, channel_manager,
 
 
 # --- trials ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def trial(partner, architect, licensing_user, release):
-    opportunity = OpportunityFactory(partner=partner, solution_architect=architect)
-    return provisioned(partner, architect, licensing_user, "TL", opportunity=opportunity)
 
 
 def extend_trial(trial, by, until, evaluation="PoC phase 2 agreed with the prospect's CIO"):

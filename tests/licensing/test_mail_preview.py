@@ -24,22 +24,14 @@ def preview_url(lic, kind) -> str:
     return f"/admin/licensing/license/{lic.pk}/preview/{kind}/"
 
 
-def provisioned(partner, channel_manager, licensing_user, *, hosting=None):
-    lic = services.request_license(
-        partner=partner, kind="DL", hosting=hosting, by=channel_manager, on=TODAY
-    )
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
+@pytest.fixture
+def cloud(partner, provisioned, release):
+    return provisioned(partner)
 
 
 @pytest.fixture
-def cloud(partner, channel_manager, licensing_user, release):
-    return provisioned(partner, channel_manager, licensing_user)
-
-
-@pytest.fixture
-def on_premises(partner, channel_manager, licensing_user, release):
-    return provisioned(partner, channel_manager, licensing_user, hosting="on_premises")
+def on_premises(partner, provisioned, release):
+    return provisioned(partner, hosting="on_premises")
 
 
 def page(client, lic, kind) -> str:

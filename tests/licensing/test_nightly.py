@@ -26,18 +26,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def provisioned(partner, channel_manager, licensing_user, kind="DL", **kwargs):
-    lic = services.request_license(
-        partner=partner, kind=kind, by=channel_manager, on=TODAY, **kwargs
-    )
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
-
-
 @pytest.fixture
-def demo(partner, channel_manager, licensing_user, release):
+def demo(partner, provisioned, release):
     """An active cloud DL provisioned TODAY; it ends with the partner's current term."""
-    lic = provisioned(partner, channel_manager, licensing_user)
+    lic = provisioned(partner)
     assert lic.ends_on == partner.renewal_date(TODAY)
     return lic
 
@@ -81,15 +73,13 @@ def test_license_expires_when_the_partner_is_not_in_good_standing_on_the_day_aft
     assert "neither confirmed nor waived" in demo.history.latest().history_change_reason
 
 
-def test_one_night_writes_each_license_its_own_end_date_and_reason(
-    region, channel_manager, licensing_user, release
-):
+def test_one_night_writes_each_license_its_own_end_date_and_reason(region, provisioned, release):
     """Partners renewing to different term ends, others expiring for different reasons,
     in one batch: every row and its history row get their own values."""
     renewing, expiring = [], []
     for i in range(6):
         partner = partner_ready_for_licenses(region=region, name=f"Partner {i}", country="PT")
-        lic = provisioned(partner, channel_manager, licensing_user)
+        lic = provisioned(partner)
         end = lic.ends_on
         if i % 2:
             IncidentFactory(partner=partner, opened_on=end - timedelta(days=i))
@@ -157,10 +147,7 @@ def test_partner_without_a_term_becomes_former_after_the_longest_grace(demo, par
 # --- (b) trials and (c) grace ------------------------------------------------------------
 
 
-@pytest.fixture
-def trial(partner, architect, licensing_user, release):
-    opportunity = OpportunityFactory(partner=partner, solution_architect=architect)
-    return provisioned(partner, architect, licensing_user, "TL", opportunity=opportunity)
+# `trial`: an active Trial license of `partner` asked for by its architect (conftest).
 
 
 def test_trial_expires_the_day_after_its_last_valid_day(trial):
@@ -303,10 +290,9 @@ def test_a_mail_that_fails_in_a_batch_is_retried_alone_and_the_others_still_go(d
 
 
 def test_late_provisioning_is_flagged_once_with_one_alert_to_the_licensing_team(
-    partner, channel_manager, licensing_user, settings
+    partner, provisioned, settings
 ):
-    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
-    services.approve(lic, by=licensing_user, on=TODAY)
+    lic = provisioned(partner, state="approved")
     due = reload(lic).provisioning_due_on
     assert run(due)["overdue_flagged"] == 0
     counts = run(due + timedelta(days=1))
@@ -323,9 +309,9 @@ def test_late_provisioning_is_flagged_once_with_one_alert_to_the_licensing_team(
 
 
 def test_daily_report_lists_live_infrastructures_behind_the_latest_stable_release(
-    demo, partner, channel_manager, licensing_user
+    demo, partner, provisioned, licensing_user
 ):
-    on_prem = provisioned(partner, channel_manager, licensing_user, hosting="on_premises")
+    on_prem = provisioned(partner, hosting="on_premises")
     services.register_infrastructure(
         activation_code=on_prem.activation_code,
         registration_id="OLD-RELEASE-1",
@@ -372,14 +358,14 @@ def test_running_a_day_twice_changes_nothing_the_second_time(demo, trial, partne
 
 
 def test_a_run_that_crashed_halfway_finishes_the_rest_when_run_again(
-    partner, channel_manager, licensing_user, monkeypatch, region
+    partner, provisioned, monkeypatch, region
 ):
     from tests.factories import partner_ready_for_licenses
 
     licenses = []
     for i in range(7):
         other = partner_ready_for_licenses(region=region, name=f"Batch partner {i}")
-        licenses.append(provisioned(other, channel_manager, licensing_user, hosting="on_premises"))
+        licenses.append(provisioned(other, hosting="on_premises"))
     monkeypatch.setattr(nightly.bulk, "BATCH", 3)
     real_save, calls = nightly.Context.save, {"n": 0}
 
@@ -496,7 +482,7 @@ def night_result():
 
 
 def test_a_night_split_in_chunks_ends_exactly_like_one_run(
-    partner, channel_manager, licensing_user, architect, region, release
+    partner, provisioned, architect, region, release
 ):
     from django.db import transaction
 
@@ -504,14 +490,13 @@ def test_a_night_split_in_chunks_ends_exactly_like_one_run(
 
     for i in range(9):
         other = partner_ready_for_licenses(region=region, name=f"Chunk partner {i}")
-        provisioned(other, channel_manager, licensing_user, hosting="on_premises")
+        provisioned(other, hosting="on_premises")
         if i % 3 == 0:
             next_term(other, other.renewal_date(TODAY))  # some renew, the others expire
         if i % 4 == 0:
-            lic = services.request_license(partner=other, kind="DL", by=channel_manager, on=TODAY)
-            services.approve(lic, by=licensing_user, on=TODAY)  # left late
+            provisioned(other, state="approved")  # left late
         opportunity = OpportunityFactory(partner=other, solution_architect=architect)
-        provisioned(other, architect, licensing_user, "TL", opportunity=opportunity)
+        provisioned(other, by=architect, kind="TL", opportunity=opportunity)
     day = partner.renewal_date(TODAY) + timedelta(days=40)  # everything falls due at once
 
     with transaction.atomic():

@@ -12,20 +12,6 @@ from tests.factories import TODAY, ReleaseFactory
 pytestmark = pytest.mark.django_db
 
 
-def provisioned(partner, by, licensing_user, **kwargs):
-    lic = services.request_license(partner=partner, kind="DL", by=by, on=TODAY, **kwargs)
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
-
-
-@pytest.fixture
-def expired(partner, channel_manager, licensing_user, release):
-    lic = provisioned(partner, channel_manager, licensing_user)
-    services.run_nightly(today=lic.ends_on + timedelta(days=1))
-    lic.refresh_from_db()
-    return lic
-
-
 @pytest.fixture
 def requested(expired, channel_manager, time_machine):
     """An extension asked for by the channel manager on the day the license expired."""
@@ -125,10 +111,10 @@ def test_nightly_runs_list_shows_what_each_run_did(client, auditor, expired):
 
 
 def test_infrastructures_behind_the_latest_release_are_marked_until_upgraded(
-    client, licensing_user, partner, channel_manager
+    client, licensing_user, partner, provisioned
 ):
     ReleaseFactory(version="11.29.0", released_on=TODAY - timedelta(days=200))
-    lic = provisioned(partner, channel_manager, licensing_user)
+    lic = provisioned(partner)
     client.force_login(licensing_user)
     response = client.post(
         "/admin/licensing/platformrelease/add/",

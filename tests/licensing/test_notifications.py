@@ -15,19 +15,11 @@ from tests.factories import TODAY
 pytestmark = pytest.mark.django_db
 
 
-def provisioned(partner, channel_manager, licensing_user, hosting=None):
-    lic = services.request_license(
-        partner=partner, kind="DL", by=channel_manager, hosting=hosting, on=TODAY
-    )
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
-
-
 def test_cloud_onboarding_mail_goes_to_both_contacts_with_endpoints_and_code(
-    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+    partner, provisioned, release, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lic = provisioned(partner, channel_manager, licensing_user)
+        lic = provisioned(partner)
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
         partner.contacts.values_list("email", flat=True)
     )
@@ -43,11 +35,11 @@ def test_cloud_onboarding_mail_goes_to_both_contacts_with_endpoints_and_code(
 
 
 def test_on_premises_onboarding_mail_has_the_code_and_the_portal_link(
-    partner, channel_manager, licensing_user, settings, django_capture_on_commit_callbacks
+    partner, provisioned, settings, django_capture_on_commit_callbacks
 ):
     settings.SITE_URL = "https://desk.example.com"
     with django_capture_on_commit_callbacks(execute=True):
-        lic = provisioned(partner, channel_manager, licensing_user, hosting="on_premises")
+        lic = provisioned(partner, hosting="on_premises")
     assert len(mail.outbox) == 2
     for message in mail.outbox:
         assert lic.activation_code in message.body
@@ -57,10 +49,9 @@ def test_on_premises_onboarding_mail_has_the_code_and_the_portal_link(
 
 
 def test_no_mail_when_the_provisioning_transaction_rolls_back(
-    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+    partner, provisioned, licensing_user, release, django_capture_on_commit_callbacks
 ):
-    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
-    services.approve(lic, by=licensing_user, on=TODAY)
+    lic = provisioned(partner, state="approved")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
             services.provision(lic, by=licensing_user, on=TODAY)
@@ -71,19 +62,17 @@ def test_no_mail_when_the_provisioning_transaction_rolls_back(
 
 
 def test_running_the_mail_task_again_sends_nothing_twice(
-    partner, channel_manager, licensing_user, release, django_capture_on_commit_callbacks
+    partner, provisioned, release, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        lic = provisioned(partner, channel_manager, licensing_user)
+        lic = provisioned(partner)
     assert tasks.send_onboarding_mail(lic.pk) == 0
     assert tasks.send_onboarding_mail(lic.pk) == 0
     assert len(mail.outbox) == 2
 
 
-def test_a_failed_send_is_retried_for_that_recipient_only(
-    partner, channel_manager, licensing_user, release
-):
-    lic = provisioned(partner, channel_manager, licensing_user)  # callbacks not run: no mail
+def test_a_failed_send_is_retried_for_that_recipient_only(partner, provisioned, release):
+    lic = provisioned(partner)  # callbacks not run: no mail
     real_send = mail.EmailMultiAlternatives.send
     calls = {"n": 0}
 
@@ -104,10 +93,10 @@ def test_a_failed_send_is_retried_for_that_recipient_only(
 
 
 def test_activation_code_never_reaches_the_logs(
-    partner, channel_manager, licensing_user, release, caplog, django_capture_on_commit_callbacks
+    partner, provisioned, release, caplog, django_capture_on_commit_callbacks
 ):
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
-        lic = provisioned(partner, channel_manager, licensing_user)
+        lic = provisioned(partner)
     assert mail.outbox  # mails were sent, and logged by their key
     assert lic.activation_code not in caplog.text

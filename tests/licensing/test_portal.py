@@ -13,7 +13,7 @@ from django.utils.html import escape
 
 from licensing import services, signing, views
 from licensing.choices import AttemptOutcome, LicenseState
-from licensing.models import Infrastructure, License, RegistrationAttempt
+from licensing.models import Infrastructure, RegistrationAttempt
 from tests.factories import TODAY, ReleaseFactory, partner_ready_for_licenses
 
 pytestmark = pytest.mark.django_db
@@ -30,23 +30,13 @@ def _noon_on_today(time_machine):
     time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
-def active_license(partner, *, hosting, channel_manager, licensing_user) -> License:
-    lic = services.request_license(partner=partner, kind="DL", hosting=hosting, by=channel_manager)
-    services.approve(lic, by=licensing_user)
-    services.provision(lic, by=licensing_user)
+@pytest.fixture
+def on_prem(partner, provisioned, release):
+    """An active on-premises Demo license, as stored; `release` fills the portal's release
+    choices."""
+    lic = provisioned(partner, hosting="on_premises")
     lic.refresh_from_db()
     return lic
-
-
-@pytest.fixture
-def on_prem(partner, channel_manager, licensing_user, release):
-    """An active on-premises Demo license; `release` fills the portal's release choices."""
-    return active_license(
-        partner,
-        hosting="on_premises",
-        channel_manager=channel_manager,
-        licensing_user=licensing_user,
-    )
 
 
 def register(client, code, registration_id=REGISTRATION_ID, version="11.30.0", **extra):
@@ -206,23 +196,13 @@ def test_pages_after_registration_redirect_to_the_portal_without_a_registered_se
 
 
 def test_wrong_used_cloud_and_cancelled_codes_get_one_generic_error(
-    client, settings, on_prem, partner, region, channel_manager, licensing_user
+    client, settings, on_prem, partner, region, provisioned, licensing_user
 ):
     settings.PORTAL_MAX_FAILURES = 100  # this test is about the message, not the throttle
-    cloud = active_license(
-        partner,
-        hosting="shared_cloud",
-        channel_manager=channel_manager,
-        licensing_user=licensing_user,
-    )
+    cloud = provisioned(partner, hosting="shared_cloud")
     assert cloud.activation_code  # a cloud license has a code too, for the onboarding mail
     other = partner_ready_for_licenses(region=region, name="Porto Apps SA")
-    cancelled = active_license(
-        other,
-        hosting="on_premises",
-        channel_manager=channel_manager,
-        licensing_user=licensing_user,
-    )
+    cancelled = provisioned(other, hosting="on_premises")
     services.cancel(cancelled, by=licensing_user, reason="partner left the program")
     # The used code: registered once already, from another browser.
     assert (

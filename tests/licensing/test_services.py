@@ -32,12 +32,6 @@ def request(partner, by, kind="DL", **kwargs):
     return services.request_license(partner=partner, kind=kind, by=by, on=TODAY, **kwargs)
 
 
-def active(partner, channel_manager, licensing_user, kind="DL", **kwargs):
-    lic = request(partner, channel_manager, kind, **kwargs)
-    services.approve(lic, by=licensing_user, on=TODAY)
-    return services.provision(lic, by=licensing_user, on=TODAY)
-
-
 # --- who may ask -------------------------------------------------------------------------
 
 
@@ -117,9 +111,9 @@ def test_one_cloud_and_one_on_premises_demo_license_per_partner(
 
 
 def test_expired_demo_license_still_blocks_a_new_one(
-    partner, channel_manager, licensing_user, release
+    partner, channel_manager, provisioned, release
 ):
-    lic = active(partner, channel_manager, licensing_user)
+    lic = provisioned(partner)
     License.objects.filter(pk=lic.pk).update(state=LicenseState.EXPIRED)
     refused(lambda: request(partner, channel_manager), "already has a cloud Demo license")
 
@@ -296,9 +290,9 @@ def test_refusal_needs_a_reason_and_keeps_it(partner, channel_manager, licensing
 # --- provisioning ------------------------------------------------------------------------
 
 
-def test_provisioning_a_cloud_demo_license(partner, channel_manager, licensing_user, release):
+def test_provisioning_a_cloud_demo_license(partner, provisioned, release):
     ReleaseFactory(version="11.31.0", released_on=TODAY - timedelta(days=2), is_stable=False)
-    lic = active(partner, channel_manager, licensing_user)
+    lic = provisioned(partner)
     assert lic.state == LicenseState.ACTIVE
     assert (lic.starts_on, lic.ends_on) == (TODAY, partner.renewal_date(TODAY))
     assert lic.original_ends_on == lic.ends_on
@@ -317,8 +311,8 @@ def test_provisioning_a_cloud_demo_license(partner, channel_manager, licensing_u
     assert environments["LifeTime"] == infra.lifetime_url
 
 
-def test_provisioning_an_internal_license_on_premises(partner, channel_manager, licensing_user):
-    lic = active(partner, channel_manager, licensing_user, "IL")
+def test_provisioning_an_internal_license_on_premises(partner, provisioned):
+    lic = provisioned(partner, kind="IL")
     infra = lic.infrastructure
     assert infra.registration_id == "" and infra.platform_release is None
     assert [e.name for e in infra.environments.all()] == ["Development", "Quality", "Production"]
@@ -334,10 +328,8 @@ def test_trial_runs_thirty_days_from_provisioning(partner, architect, licensing_
     assert lic.limits["external_users"] == 10000
 
 
-def test_editing_the_policy_later_never_changes_a_live_license(
-    partner, channel_manager, licensing_user, release
-):
-    lic = active(partner, channel_manager, licensing_user)
+def test_editing_the_policy_later_never_changes_a_live_license(partner, provisioned, release):
+    lic = provisioned(partner)
     LicensePolicy.objects.filter(kind="DL").update(
         max_application_objects=9999, environments="A,B,C"
     )
@@ -346,12 +338,10 @@ def test_editing_the_policy_later_never_changes_a_live_license(
     assert lic.environment_names == "Development,Production"
 
 
-def test_activation_code_is_random_typable_and_never_in_history(
-    partner, channel_manager, licensing_user, release
-):
-    lic = active(partner, channel_manager, licensing_user)
+def test_activation_code_is_random_typable_and_never_in_history(partner, provisioned, release):
+    lic = provisioned(partner)
     assert len(lic.activation_code) == 19 and lic.activation_code.count("-") == 3
-    other = active(partner, channel_manager, licensing_user, hosting="on_premises")
+    other = provisioned(partner, hosting="on_premises")
     assert other.activation_code != lic.activation_code
     history_fields = {f.name for f in lic.history.model._meta.fields}
     assert "activation_code" not in history_fields
@@ -390,9 +380,9 @@ def test_cloud_provisioning_needs_a_stable_release(partner, channel_manager, lic
 
 
 def test_licensing_team_cancels_any_live_license_with_a_reason(
-    partner, channel_manager, licensing_user, release
+    partner, provisioned, channel_manager, licensing_user, release
 ):
-    lic = active(partner, channel_manager, licensing_user)
+    lic = provisioned(partner)
     refused(
         lambda: services.cancel(lic, by=channel_manager, reason="x", on=TODAY),
         "Only the licensing team",
