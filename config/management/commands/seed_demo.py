@@ -41,7 +41,7 @@ from partners.models import (
     PartnershipTerm,
     Region,
 )
-from partners.services import standing, today
+from partners.services import set_opportunity_status, standing, today
 
 DUMMY_MAIL = "django.core.mail.backends.dummy.EmailBackend"
 
@@ -264,8 +264,8 @@ class Command(BaseCommand):
                 on=day + timedelta(days=2),
             )
         if spec.state == "converted":
-            opportunity.status, opportunity.closed_on = "won", t - timedelta(days=3)
-            opportunity.save()
+            # The deal is won as a channel manager would record it: closed three days ago.
+            set_opportunity_status(opportunity, status="won", by=team, on=t - timedelta(days=3))
             services.convert(lic, by=architect, on=t - timedelta(days=2))
         if spec.state in ("expired", "cancelled"):
             # Not renewed: expired by the nightly run's rule and under its author, so the
