@@ -18,9 +18,8 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
-from licensing import services
 from licensing.models import Notification
-from tests.factories import TODAY
+from tests.factories import provision_license
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = settings.CELERY_BROKER_URL  # the test settings' own Redis database
@@ -105,9 +104,8 @@ def test_worker_on_redis_sends_the_onboarding_mail_once(
     worker, partner, channel_manager, licensing_user, release
 ):
     mail_dir, log_path = worker
-    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
-    services.approve(lic, by=licensing_user, on=TODAY)
-    services.provision(lic, by=licensing_user, on=TODAY)  # commits: the task is published
+    # Provisioning commits: the task is published.
+    lic = provision_license(partner, requested_by=channel_manager, licensing_user=licensing_user)
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -145,13 +143,14 @@ def test_worker_runs_the_nightly_task_and_delivers_its_mails(
     from licensing.models import License, NightlyRun
 
     mail_dir, log_path = worker
-    lic = services.request_license(partner=partner, kind="DL", by=channel_manager, on=TODAY)
-    services.approve(lic, by=licensing_user, on=TODAY)
-    services.provision(lic, by=licensing_user, on=TODAY)
-    late = services.request_license(
-        partner=partner, kind="DL", hosting="on_premises", by=channel_manager, on=TODAY
+    lic = provision_license(partner, requested_by=channel_manager, licensing_user=licensing_user)
+    late = provision_license(
+        partner,
+        hosting="on_premises",
+        requested_by=channel_manager,
+        licensing_user=licensing_user,
+        state="approved",
     )
-    services.approve(late, by=licensing_user, on=TODAY)
     lic.refresh_from_db()
     day = lic.ends_on - timedelta(days=7)  # the 7-day reminder; `late` is long overdue by then
 

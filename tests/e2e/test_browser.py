@@ -40,6 +40,7 @@ from tests.factories import (
     ReleaseFactory,
     TermFactory,
     UserFactory,
+    provision_license,
 )
 
 pytestmark = pytest.mark.e2e
@@ -137,24 +138,31 @@ def lived_in_desk(*, region, manager, team) -> None:
         partner = good_partner(
             name, region, term_ends=day + relativedelta(months=months), manager=manager
         )
-        lic = services.request_license(partner=partner, kind="DL", by=manager, on=day)
-        services.approve(lic, by=team, on=day)
-        provisioned.append(services.provision(lic, by=team, on=day))
+        provisioned.append(
+            provision_license(partner, requested_by=manager, licensing_user=team, on=day)
+        )
     porto, braga, coimbra = (lic.partner for lic in provisioned[:3])
     # A trial for Porto's prospect, ending in 30 days, whose deal is then won.
     opportunity = OpportunityFactory(partner=porto, solution_architect=architect)
-    trial = services.request_license(
-        partner=porto, kind="TL", by=architect, opportunity=opportunity, on=day
+    provision_license(
+        porto,
+        kind="TL",
+        opportunity=opportunity,
+        requested_by=architect,
+        licensing_user=team,
+        on=day,
     )
-    services.approve(trial, by=team, on=day)
-    services.provision(trial, by=team, on=day)
     opportunity.status, opportunity.closed_on = "won", day
     opportunity.save()
     # Approved ten days ago and still not provisioned: overdue.
-    late = services.request_license(
-        partner=braga, kind="DL", hosting="on_premises", by=manager, on=day - timedelta(days=10)
+    provision_license(
+        braga,
+        hosting="on_premises",
+        requested_by=manager,
+        licensing_user=team,
+        on=day - timedelta(days=10),
+        state="approved",
     )
-    services.approve(late, by=team, on=day - timedelta(days=10))
     # Waiting for the licensing team.
     services.request_license(partner=coimbra, kind="DL", hosting="on_premises", by=manager, on=day)
     # Not in good standing: no term at all, and an open compliance incident.

@@ -16,7 +16,7 @@ from config.log_filters import RedactSecrets, redact
 from licensing import services
 from licensing.models import PlatformRelease
 from partners.models import Contact, Opportunity, Partner
-from tests.factories import TODAY, RegionFactory, partner_ready_for_licenses
+from tests.factories import TODAY, RegionFactory, partner_ready_for_licenses, provision_license
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -155,11 +155,9 @@ def test_log_lines_mask_activation_codes_and_tokens():
 
 
 def test_error_reports_do_not_show_the_activation_code(partner, channel_manager, licensing_user):
-    lic = services.request_license(
-        partner=partner, kind="DL", hosting="on_premises", by=channel_manager, on=TODAY
+    lic = provision_license(
+        partner, hosting="on_premises", requested_by=channel_manager, licensing_user=licensing_user
     )
-    services.approve(lic, by=licensing_user, on=TODAY)
-    services.provision(lic, by=licensing_user, on=TODAY)
     with mock.patch.object(PlatformRelease.objects, "filter", side_effect=RuntimeError("db down")):
         try:
             services.register_infrastructure(

@@ -21,6 +21,7 @@ from tests.factories import (
     ReleaseFactory,
     UserFactory,
     partner_ready_for_licenses,
+    provision_license,
 )
 
 
@@ -47,11 +48,9 @@ def build_region(world: World, code: str, team, release) -> None:
         partner=partner, solution_architect=architect, prospect_name=f"Prospect {code.upper()}"
     )
 
-    demo = services.request_license(
-        partner=partner, kind="DL", hosting="on_premises", by=manager, on=TODAY
+    demo = provision_license(
+        partner, hosting="on_premises", requested_by=manager, licensing_user=team
     )
-    services.approve(demo, by=team, on=TODAY)
-    services.provision(demo, by=team, on=TODAY)
     notifications.send_onboarding(demo)
     services.register_infrastructure(
         activation_code=demo.activation_code,
@@ -62,11 +61,9 @@ def build_region(world: World, code: str, team, release) -> None:
     RegistrationAttempt.objects.create(
         outcome=AttemptOutcome.REGISTERED, license=demo, registration_id=f"ONPREM-{code.upper()}-01"
     )
-    trial = services.request_license(
-        partner=partner, kind="TL", opportunity=opportunity, by=architect, on=TODAY
+    trial = provision_license(
+        partner, kind="TL", opportunity=opportunity, requested_by=architect, licensing_user=team
     )
-    services.approve(trial, by=team, on=TODAY)
-    services.provision(trial, by=team, on=TODAY)
     services.request_extension(
         trial,
         by=architect,
