@@ -1,7 +1,10 @@
+from datetime import UTC, datetime, time
+
 import pytest
 
 from partners import roles
 from tests.factories import (
+    TODAY,
     PartnerFactory,
     RegionFactory,
     ReleaseFactory,
@@ -9,6 +12,13 @@ from tests.factories import (
     UserFactory,
     partner_ready_for_licenses,
 )
+
+
+@pytest.fixture
+def noon_on_today(time_machine):
+    """The clock at noon UTC on factories.TODAY, for code that judges rules on "today" (the
+    services without an `on`, the admin, the dashboard, the portal, the API)."""
+    time_machine.move_to(datetime.combine(TODAY, time(12), tzinfo=UTC))
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """IPP fixtures: a developer's infrastructure with an application, a customer's Trial
 infrastructure to deploy it on, and permissions in any state, all made through services."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from ipp import services
@@ -19,9 +17,9 @@ from tests.factories import (
 
 
 @pytest.fixture(autouse=True)
-def _noon_on_today(time_machine):
-    # Services, the API and the admin judge every rule on "today": the factories' TODAY.
-    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+def _noon_on_today(noon_on_today):
+    """Services, the API and the admin judge every rule on "today": every IPP test runs at
+    noon on the factories' TODAY."""
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The License admin: requests, the transition buttons and actions, lists and secrets."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.messages import get_messages
@@ -21,16 +21,10 @@ from tests.factories import (
     provision_license,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
 
 CHANGELIST = "/admin/licensing/license/"
 ADD = "/admin/licensing/license/add/"
-
-
-@pytest.fixture(autouse=True)
-def _noon_on_today(time_machine):
-    # Services and the admin judge every rule on "today": pin it to the factories' TODAY.
-    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 def change_url(lic) -> str:

@@ -2,7 +2,7 @@
 the user who sees it; channel managers see their regions only; the query count is flat."""
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from html import unescape
 
 import pytest
@@ -24,7 +24,7 @@ from tests.factories import (
     partner_ready_for_licenses,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
 
 INDEX = "/admin/"
 FIGURE = re.compile(
@@ -36,12 +36,6 @@ BAR = re.compile(
     r'data-month="(?P<month>[\d-]+)" data-count="(?P<count>\d+)">'
     r"<title>(?P<title>[^<]+)</title>"
 )
-
-
-@pytest.fixture(autouse=True)
-def _noon_on_today(time_machine):
-    # The dashboard and the changelist filters judge "today": pin it to the factories' TODAY.
-    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The mail preview on the license page: the real templates, never the activation code."""
 
-from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -12,12 +11,7 @@ from licensing.notifications import context_for, render_mail
 from partners import roles
 from tests.factories import TODAY, RegionFactory, UserFactory, partner_ready_for_licenses
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _noon_on_today(time_machine):
-    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
 
 
 def preview_url(lic, kind) -> str:

@@ -3,7 +3,7 @@ activation code, then downloading the signed license file."""
 
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -16,18 +16,12 @@ from licensing.choices import AttemptOutcome, LicenseState
 from licensing.models import Infrastructure, RegistrationAttempt
 from tests.factories import TODAY, ReleaseFactory, partner_ready_for_licenses
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
 
 PORTAL = "/portal/"
 REGISTERED = "/portal/registered/"
 DOWNLOAD = "/portal/license-file/"
 REGISTRATION_ID = "ACME-PROD-01"
-
-
-@pytest.fixture(autouse=True)
-def _noon_on_today(time_machine):
-    # Services judge every rule on "today": pin it to the factories' TODAY.
-    time_machine.move_to(datetime(2026, 11, 28, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
