@@ -50,6 +50,12 @@ def region(db):
 
 
 @pytest.fixture
+def apac(db):
+    """A second region, outside `region` and its channel manager's scope."""
+    return RegionFactory(code="apac", name="Asia Pacific")
+
+
+@pytest.fixture
 def channel_manager(region):
     manager = UserFactory(username="marta", roles=[roles.CHANNEL_MANAGER])
     region.channel_managers.add(manager)

@@ -10,7 +10,6 @@ from licensing.models import Infrastructure
 from tests.factories import (
     TODAY,
     OpportunityFactory,
-    RegionFactory,
     partner_ready_for_licenses,
     provision_license,
 )
@@ -47,11 +46,6 @@ def other_app(source):
 @pytest.fixture
 def developer_contact(partner):
     return partner.contacts.get(role="technical")
-
-
-@pytest.fixture
-def apac(db):
-    return RegionFactory(code="apac", name="Asia Pacific")
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from tests.factories import (
     TODAY,
     OpportunityFactory,
     PartnerFactory,
-    RegionFactory,
     UserFactory,
     partner_ready_for_licenses,
 )
@@ -36,11 +35,6 @@ BAR = re.compile(
     r'data-month="(?P<month>[\d-]+)" data-count="(?P<count>\d+)">'
     r"<title>(?P<title>[^<]+)</title>"
 )
-
-
-@pytest.fixture
-def apac(db):
-    return RegionFactory(code="apac", name="Asia Pacific")
 
 
 @pytest.fixture
