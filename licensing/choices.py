@@ -43,6 +43,23 @@ class NotificationKind(models.TextChoices):
     REMINDER = "reminder", "Expiry reminder"
     OVERDUE_ALERT = "overdue_alert", "Late provisioning alert"
     UPGRADE_REPORT = "upgrade_report", "Platform upgrade report"
+    REQUEST_APPROVED = "request_approved", "Request approved"
+    REQUEST_REFUSED = "request_refused", "Request refused"
+    EXPIRED = "expired", "License expired"
+    CANCELLED = "cancelled", "License cancelled"
+    EXTENSION_GRANTED = "extension_granted", "Extension granted"
+    EXTENSION_REFUSED = "extension_refused", "Extension refused"
+    ACTIVE_AGAIN = "active_again", "Active again: new license file"
+    INCIDENT_OPENED = "incident_opened", "Compliance incident opened"
+    CODE_REISSUED = "code_reissued", "Activation code reissued"
+
+
+class Delivery(models.TextChoices):
+    """Where a mail is in the outbox."""
+
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
 
 
 class AttemptOutcome(models.TextChoices):

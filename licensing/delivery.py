@@ -1,54 +1,51 @@
-"""Celery tasks that send the desk's mail: thin, taking ids, idempotent through the
-Notification rows they deliver (`notifications.deliver` skips what was sent).
+"""Celery tasks that send the desk's mail, and the call that starts them after a commit.
 
+The mail itself is in the outbox (`licensing.outbox`): these tasks only ask it to deliver.
 They live apart from `licensing.tasks` (which re-exports them under their registered
-names) so that the services and the nightly run can queue mail without importing the
-module whose tasks start the nightly run.
+names) so that the services and the nightly run can start a delivery without importing
+the module whose tasks start the nightly run.
 """
 
 from __future__ import annotations
 
-import smtplib
+import logging
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import transaction
 
-from . import notifications
+from . import notifications, outbox
 from .models import License
 
-# Transient mail, network or database errors: retried with exponential backoff.
-TRANSIENT = (smtplib.SMTPException, ConnectionError, TimeoutError, OSError, OperationalError)
-RETRY = {
-    "acks_late": True,
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": True,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
+logger = logging.getLogger(__name__)
 
 
-@shared_task(name="licensing.tasks.send_onboarding_mail", **RETRY)
+@shared_task(name="licensing.tasks.deliver_pending", acks_late=True)
+def deliver_pending() -> int:
+    """Every pending mail that is due (the beat runs it every few minutes as well)."""
+    return outbox.deliver_notifications()
+
+
+def after_commit() -> None:
+    """Deliver what this transaction queued, once it commits (inline where tasks run
+    eagerly, as in the zero-setup default). A broker that is down loses nothing: the rows
+    stay pending for the beat's next delivery, and the change itself stands."""
+    transaction.on_commit(deliver_pending.delay, robust=True)
+
+
+@shared_task(name="licensing.tasks.send_onboarding_mail", acks_late=True)
 def send_onboarding_mail(license_id: int) -> int:
+    """Queue a provisioned license's onboarding mail (if it is not yet) and deliver it."""
     lic = License.objects.select_related("partner", "policy", "infrastructure").get(pk=license_id)
-    return notifications.send_onboarding(lic)
+    rows = notifications.queue_onboarding(lic)
+    return sum(outbox.deliver_one(row.pk) for row in rows)
 
 
-@shared_task(name="licensing.tasks.deliver_notification", **RETRY)
+@shared_task(name="licensing.tasks.deliver_notification", acks_late=True)
 def deliver_notification(notification_id: int) -> bool:
-    return notifications.deliver(notification_id)
+    return outbox.deliver_one(notification_id)
 
 
-@shared_task(name="licensing.tasks.deliver_notifications", **RETRY)
+@shared_task(name="licensing.tasks.deliver_notifications", acks_late=True)
 def deliver_notifications(notification_ids: list[int]) -> int:
-    """A batch of queued mails (a nightly batch's reminders): one broker message per
-    batch instead of one per mail. A mail that fails for a transient reason goes on
-    with a retried task of its own, and the rest of the batch is still sent; a batch
-    delivered twice sends nothing twice (`deliver` skips what was sent)."""
-    sent = 0
-    for pk in notification_ids:
-        try:
-            sent += notifications.deliver(pk)
-        except TRANSIENT:
-            deliver_notification.delay(pk)
-    return sent
+    """These rows now, whatever their backoff (each failure is recorded on its row)."""
+    return sum(outbox.deliver_one(pk) for pk in notification_ids)

@@ -1,9 +1,10 @@
-"""Mail, sent once: each (mail, recipient) is a Notification row with a unique key.
+"""Mail, written once: each (mail, recipient) is a Notification row with a unique key.
 
-`queue` records what is to be sent; `deliver` sends one row unless it was sent already.
-Both are idempotent, so a task retried, a nightly run repeated or a crash followed by a
-rerun never sends a mail twice. The mail is rendered when it is sent, from the row's
-template and params and the current data.
+`queue` and `queue_many` record what is to be sent, in the transaction of the change that
+causes it; a key already on record is not queued again, so a task retried, a nightly run
+repeated or a crash followed by a rerun never makes a second mail. `licensing.outbox`
+sends them. The mail is rendered when it is sent, from the row's template and params and
+the current data: the subject and the text without HTML escaping, the HTML escaped.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import timezone
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.views.decorators.debug import sensitive_variables
 
 from .choices import NotificationKind
@@ -24,10 +23,15 @@ from .models import Infrastructure, License, Notification
 logger = logging.getLogger(__name__)
 
 
+def render_text(name: str, context: dict) -> str:
+    """A plain-text template, not HTML-escaped: O'Brien stays O'Brien, not O&#x27;Brien."""
+    return get_template(name).template.render(Context(context, autoescape=False))
+
+
 def render_mail(template: str, context: dict) -> tuple[str, str, str]:
     """(subject, text, html) of templates/mail/<template>.{subject.txt,txt,html}."""
-    subject = render_to_string(f"mail/{template}.subject.txt", context).strip()
-    text = render_to_string(f"mail/{template}.txt", context)
+    subject = " ".join(render_text(f"mail/{template}.subject.txt", context).split())
+    text = render_text(f"mail/{template}.txt", context)
     html = render_to_string(f"mail/{template}.html", context)
     return subject, text, html
 
@@ -73,35 +77,6 @@ def queue_many(rows: Iterable[Notification]) -> tuple[int, list[int]]:
     return len(new), list(unsent.values_list("pk", flat=True))
 
 
-@sensitive_variables()
-def deliver(notification_id: int) -> bool:
-    """Send one queued mail unless it was sent already. True when sent now.
-
-    The row is locked while sending, so two workers retrying the same mail cannot both
-    send it; a failed send leaves it unsent and the task's retry tries again.
-    """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("license__policy", "license__partner", "license__infrastructure")
-            .get(pk=notification_id)
-        )
-        if notification.sent_at:
-            return False
-        subject, text, html = render_mail(notification.template, context_for(notification))
-        message = EmailMultiAlternatives(
-            subject, text, settings.DEFAULT_FROM_EMAIL, [notification.recipient]
-        )
-        message.attach_alternative(html, "text/html")
-        message.send()
-        notification.subject = subject[:300]
-        notification.sent_at = timezone.now()
-        notification.save(update_fields=["subject", "sent_at"])
-    # The key names the mail and recipient, never a secret: safe to log.
-    logger.info("sent %s", notification.key)
-    return True
-
-
 def context_for(notification: Notification) -> dict:
     lic, params = notification.license, notification.params
     context = {
@@ -144,16 +119,13 @@ def onboarding_context(lic: License, recipient: str) -> dict:
     }
 
 
-def send_onboarding(lic: License) -> int:
-    """The onboarding mail of a provisioned license to its financial and technical contact.
-
-    Cloud: Development and LifeTime endpoints and the activation code; on-premises: the
-    activation code and the licensing portal link. Returns how many were sent now.
-    """
+def queue_onboarding(lic: License) -> list[Notification]:
+    """The onboarding mail of a provisioned license, one row per contact (financial and
+    technical). Cloud: Development and LifeTime endpoints and the activation code;
+    on-premises: the activation code and the licensing portal link."""
     template = "onboarding_cloud" if lic.is_cloud else "onboarding_on_premises"
-    sent = 0
-    for contact in lic.partner.contacts.order_by("role"):
-        notification = queue(
+    return [
+        queue(
             key=f"onboarding:{lic.pk}:{contact.email.lower()}",
             kind=NotificationKind.ONBOARDING,
             recipient=contact.email,
@@ -161,5 +133,5 @@ def send_onboarding(lic: License) -> int:
             license=lic,
             partner=lic.partner,
         )
-        sent += deliver(notification.pk)
-    return sent
+        for contact in lic.partner.contacts.order_by("role")
+    ]

@@ -12,23 +12,33 @@ from datetime import date
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError
 
 from partners.dates import today
 
 from . import nightly, services
 from .delivery import (
-    RETRY,
-    TRANSIENT,
     deliver_notification,
     deliver_notifications,
+    deliver_pending,
     send_onboarding_mail,
 )
 
+# Database or broker trouble: the nightly task is retried with backoff (idempotent).
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (ConnectionError, TimeoutError, OSError, OperationalError),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
 __all__ = [
     "RETRY",
-    "TRANSIENT",
     "deliver_notification",
     "deliver_notifications",
+    "deliver_pending",
     "run_nightly",
     "run_nightly_chunk",
     "send_onboarding_mail",

@@ -125,6 +125,12 @@ NIGHTLY_RUN_MINUTE = env.int("NIGHTLY_RUN_MINUTE", default=0)
 # Split the nightly run's license work into this many tasks, for as many workers.
 NIGHTLY_CHUNKS = env.int("NIGHTLY_CHUNKS", default=1)
 CELERY_BEAT_SCHEDULE = {
+    # The outbox: pending mail is sent every few minutes, whatever queued it.
+    "deliver-mail": {
+        "task": "licensing.tasks.deliver_pending",
+        "schedule": env.int("MAIL_DELIVERY_MINUTES", default=5) * 60,
+        "options": {"expires": 5 * 60},
+    },
     "nightly-run": {
         "task": "licensing.tasks.run_nightly",
         "schedule": crontab(hour=NIGHTLY_RUN_HOUR, minute=NIGHTLY_RUN_MINUTE),

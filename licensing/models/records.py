@@ -42,6 +42,12 @@ class Notification(models.Model):
     params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The outbox (licensing.outbox): pending until sent; a transient error leaves it pending
+    # with a later next_attempt_at, a permanent one (or the last attempt) sets failed_at.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords()
 
@@ -49,6 +55,12 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="notification_newest"),
+            # The outbox's work: the pending rows, oldest first (few beside the sent ones).
+            models.Index(
+                fields=["id"],
+                condition=Q(sent_at__isnull=True, failed_at__isnull=True),
+                name="notification_pending",
+            ),
             # Was this end date's reminder for this offset sent? (the nightly reminders)
             models.Index(
                 models.F("license"),

@@ -3,7 +3,6 @@ UPDATE plus one history INSERT per batch, authored by the system user."""
 
 from __future__ import annotations
 
-from functools import partial
 from types import SimpleNamespace
 
 from django.db import connection, transaction
@@ -13,7 +12,7 @@ from django.utils import timezone
 from partners import dashboard_cache
 from partners.models import Partner
 
-from .. import delivery, notifications
+from .. import notifications
 from ..models import License, Notification
 
 # Licenses per transaction: what a step locks, holds in memory and writes in one UPDATE.
@@ -104,12 +103,11 @@ class Context:
         with connection.cursor() as cursor:
             cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
 
-    def mail_after_commit(self, rows: list[Notification]) -> int:
-        """Queue the mails; the unsent ones are delivered by one task once this commits.
-        Returns how many were new (a rerun of the day finds them all known)."""
-        new, unsent = notifications.queue_many(rows)
-        if unsent:
-            transaction.on_commit(partial(delivery.deliver_notifications.delay, unsent))
+    def queue_mail(self, rows: list[Notification]) -> int:
+        """Write the mails to the outbox in the batch's transaction; the run delivers them
+        when its steps are done. Returns how many were new (a rerun of the day finds them
+        all known)."""
+        new, _ = notifications.queue_many(rows)
         return new
 
 

@@ -86,4 +86,4 @@ def send_reminders(ctx: Context) -> None:
                     )
                 )
         with transaction.atomic():
-            ctx.counts["reminders"] += ctx.mail_after_commit(rows)
+            ctx.counts["reminders"] += ctx.queue_mail(rows)

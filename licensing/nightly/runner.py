@@ -35,6 +35,7 @@ ACTIONS = (
     "overdue_flagged",
     "overdue_alerts",
     "upgrade_reports",
+    "mails_sent",
 )
 
 

@@ -18,7 +18,7 @@ from partners.choices import PartnerStatus
 from partners.models import Partner
 from partners.services import FORMER_NOT_RENEWED
 
-from .. import lifecycle, selectors
+from .. import lifecycle, outbox, selectors
 from ..choices import LicenseKind, LicenseState, NotificationKind
 from ..models import License, LicensePolicy, Notification, PlatformRelease
 from . import bulk
@@ -171,7 +171,7 @@ def flag_overdue_provisioning(ctx: Context) -> None:
         ids = sorted(lic.pk for lic in batch)
         digest = hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:16]
         # One alert for the licensing team per batch of newly late licenses; never the partner.
-        ctx.counts["overdue_alerts"] += ctx.mail_after_commit(
+        ctx.counts["overdue_alerts"] += ctx.queue_mail(
             [
                 Notification(
                     kind=NotificationKind.OVERDUE_ALERT,
@@ -195,7 +195,7 @@ def report_upgrades(ctx: Context) -> None:
     behind = list(selectors.behind_latest_release(latest).values_list("pk", flat=True))
     if behind:
         with transaction.atomic():
-            ctx.counts["upgrade_reports"] += ctx.mail_after_commit(
+            ctx.counts["upgrade_reports"] += ctx.queue_mail(
                 [
                     Notification(
                         kind=NotificationKind.UPGRADE_REPORT,
@@ -212,6 +212,14 @@ def report_upgrades(ctx: Context) -> None:
             )
 
 
+# --- (g) the outbox ------------------------------------------------------------------------
+
+
+def deliver_mail(ctx: Context) -> None:
+    """The night ends by sending what it wrote, and whatever else is due in the outbox."""
+    ctx.counts["mails_sent"] += outbox.deliver_notifications()
+
+
 # Steps that handle each license on its own: they may run split across workers.
 LICENSE_STEPS = [
     renew_or_expire,
@@ -222,5 +230,5 @@ LICENSE_STEPS = [
     flag_overdue_provisioning,
 ]
 # Steps over the whole night's result, run once after the license steps.
-GLOBAL_STEPS = [mark_former_partners, report_upgrades]
+GLOBAL_STEPS = [mark_former_partners, report_upgrades, deliver_mail]
 STEPS = LICENSE_STEPS + GLOBAL_STEPS

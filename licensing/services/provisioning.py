@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,7 +11,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
-from .. import delivery, lifecycle
+from .. import delivery, lifecycle, notifications
 from ..choices import LicenseState
 from ..models import Environment, Infrastructure, License, PlatformRelease
 from .common import (
@@ -113,8 +112,8 @@ def provision(lic: License, *, by, on: date | None = None) -> License:
        a later policy edit never reaches it);
     3. the infrastructure and its environments are created;
     4. a new activation code (the caller shows it once: it is in no history or list);
-    5. the onboarding mail to the financial and technical contacts is queued, to leave
-       only once this transaction has committed.
+    5. the onboarding mail to the financial and technical contacts is written to the
+       outbox in this transaction, and delivered once it commits.
     """
     on = on or today()
     require_licensing_team(by, "provision")
@@ -134,7 +133,8 @@ def provision(lic: License, *, by, on: date | None = None) -> License:
     locked.provisioned_by = by
     locked.provisioned_at = stamp(on)
     save(locked, by, "provisioned")
-    transaction.on_commit(partial(delivery.send_onboarding_mail.delay, locked.pk))
+    notifications.queue_onboarding(locked)
+    delivery.after_commit()
     return sync(lic, locked)
 
 

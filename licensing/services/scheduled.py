@@ -1,4 +1,5 @@
-"""The nightly run's entry point: the command and the beat task both call this."""
+"""What runs on a schedule: the night (the command and the beat task both call
+`run_nightly`) and the outbox's delivery (`deliver_notifications`, every few minutes)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections.abc import Callable
 from datetime import date
 
 from .. import nightly
+from ..outbox import deliver_notifications
 
-__all__ = ["run_nightly"]
+__all__ = ["deliver_notifications", "run_nightly"]
 
 
 def run_nightly(

@@ -1,8 +1,6 @@
 """Onboarding mail: who gets it, what it says, and that it leaves once, after commit."""
 
 import logging
-import smtplib
-from unittest import mock
 
 import pytest
 from django.core import mail
@@ -69,27 +67,6 @@ def test_running_the_mail_task_again_sends_nothing_twice(
     assert tasks.send_onboarding_mail(lic.pk) == 0
     assert tasks.send_onboarding_mail(lic.pk) == 0
     assert len(mail.outbox) == 2
-
-
-def test_a_failed_send_is_retried_for_that_recipient_only(partner, provisioned, release):
-    lic = provisioned(partner)  # callbacks not run: no mail
-    real_send = mail.EmailMultiAlternatives.send
-    calls = {"n": 0}
-
-    def flaky_send(message, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise smtplib.SMTPServerDisconnected("connection lost")
-        return real_send(message, *args, **kwargs)
-
-    with mock.patch.object(mail.EmailMultiAlternatives, "send", flaky_send):
-        with pytest.raises(smtplib.SMTPServerDisconnected):
-            tasks.send_onboarding_mail.run(lic.pk)  # the worker would retry with backoff
-    assert len(mail.outbox) == 1
-    assert tasks.send_onboarding_mail.run(lic.pk) == 1
-    assert sorted(m.to[0] for m in mail.outbox) == sorted(
-        partner.contacts.values_list("email", flat=True)
-    )
 
 
 def test_activation_code_never_reaches_the_logs(

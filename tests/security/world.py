@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from ipp import services as ipp_services
 from ipp.models import Application
-from licensing import notifications, services
+from licensing import services
 from licensing.choices import AttemptOutcome
 from licensing.models import License, RegistrationAttempt
 from partners import roles
@@ -51,7 +51,7 @@ def build_region(world: World, code: str, team, release) -> None:
     demo = provision_license(
         partner, hosting="on_premises", requested_by=manager, licensing_user=team
     )
-    notifications.send_onboarding(demo)
+    services.deliver_notifications()  # its onboarding mail, sent: a row of every state
     services.register_infrastructure(
         activation_code=demo.activation_code,
         registration_id=f"ONPREM-{code.upper()}-01",
