@@ -1,8 +1,8 @@
 """The outbox: every mail is a Notification row written in the transaction of the change
 that causes it, and sent from here, never lost and never sent twice.
 
-`deliver_notifications` takes the pending rows that are due, a batch at a time, each row
-locked with SKIP LOCKED: two workers share the work, and a row one of them is sending is
+`deliver_notifications` takes the pending rows that are due, one at a time, each locked
+with SKIP LOCKED: two workers share the work, and a row one of them is sending is
 invisible to the other. Each row is sent once; on failure it is not:
 - a transient error (the server unreachable or busy, a 4xx answer) leaves it pending with
   `attempts` + 1, the error, and a later `next_attempt_at` (exponential backoff);
@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 # The 8th failed attempt is the last: the row is failed, for a person to look at.
 MAX_ATTEMPTS = 8
-# Rows locked and sent per transaction: a lock held for one batch's sending at most.
-BATCH = 100
 # Waits between attempts: 1, 2, 4 … minutes, at most an hour.
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
@@ -111,23 +109,28 @@ def attempt(notification: Notification) -> bool:
 
 
 def deliver_notifications(*, limit: int | None = None) -> int:
-    """Send every pending mail that is due, once; return how many were sent."""
+    """Send every pending mail that is due, once; return how many were sent.
+
+    Each mail is taken, sent and marked in a transaction of its own: a crash (a killed
+    worker, a lost connection) leaves every mail before it marked sent and every mail
+    after it pending, with at most the one in flight in doubt. SKIP LOCKED lets another
+    worker take the next row meanwhile.
+    """
     sent = tried = 0
     now = timezone.now()
     while limit is None or tried < limit:
-        size = BATCH if limit is None else min(BATCH, limit - tried)
         with transaction.atomic():
-            batch = list(
+            notification = (
                 due(now)
                 .select_for_update(skip_locked=True, of=("self",))
                 .select_related("license__policy", "license__partner", "license__infrastructure")
-                .order_by("pk")[:size]
+                .order_by("pk")
+                .first()
             )
-            if not batch:
+            if notification is None:
                 break
-            for notification in batch:
-                sent += attempt(notification)
-            tried += len(batch)
+            sent += attempt(notification)
+        tried += 1
     return sent
 
 

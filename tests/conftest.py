@@ -97,3 +97,17 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def require_postgres():
+    """For tests of row locks and concurrency: SQLite serializes writers, so there is
+    nothing to test there; CI (REQUIRE_SERVICES) fails instead of skipping."""
+    import os
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail("this test needs PostgreSQL")
+        pytest.skip("needs PostgreSQL (CI runs it)")

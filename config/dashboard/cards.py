@@ -19,6 +19,7 @@ from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
 from django.db.models import Count, IntegerField, Model, Q, QuerySet, Value, Window
 from django.urls import reverse
+from django.utils import timezone
 
 from ipp.choices import PermissionState
 from ipp.models import DeploymentPermission
@@ -28,11 +29,13 @@ from licensing.models import (
     Extension,
     License,
     NightlyRun,
+    Notification,
     awaiting_conversion_q,
     provisioning_overdue_q,
 )
 from partners import dashboard_cache
 from partners.models import Partner
+from partners.scoping import is_licensing_team
 from partners.services import standing, today
 
 from . import charts
@@ -299,6 +302,38 @@ def request_cards(extensions: QuerySet | None, permissions: QuerySet | None) -> 
     return cards
 
 
+# Pending longer than this, a mail needs a look: delivery runs every few minutes.
+LONG_PENDING = timedelta(hours=1)
+
+
+def mail_card(notifications: QuerySet) -> Card:
+    """Mail the outbox could not send: failed for good, or pending for over an hour.
+    Counted on every visit (the outbox changes by the minute), from its partial indexes."""
+    since = timezone.now() - LONG_PENDING
+    counts = request_counts(
+        {
+            "failed": notifications.filter(sent_at__isnull=True, failed_at__isnull=False),
+            "pending": notifications.filter(
+                sent_at__isnull=True, failed_at__isnull=True, created_at__lt=since
+            ),
+        }
+    )
+    return Card(
+        "mail",
+        "Mail not delivered",
+        [
+            Figure(counts["failed"], changelist_url(Notification, delivery="failed"), "failed"),
+            Figure(
+                counts["pending"],
+                changelist_url(Notification, delivery="pending", created_at__lt=since.isoformat()),
+                "pending over an hour",
+            ),
+        ],
+        help="Failed mail can be sent again from the list (action 'Send again').",
+        tone="alarm",
+    )
+
+
 def license_section(licenses: QuerySet, day: date) -> tuple[list[Card], str]:
     # Active licenses by last day over the chart's year, read once for the chart and the
     # expiry windows of the cards.
@@ -335,6 +370,9 @@ def dashboard(request) -> dict:
     partners = visible(request, Partner)
     if partners is not None:
         cards.append(section("partners", lambda: partner_card(partners, day)))
+    notifications = visible(request, Notification)
+    if notifications is not None and is_licensing_team(user):
+        cards.append(mail_card(notifications))
 
     nightly = None
     runs = visible(request, NightlyRun)

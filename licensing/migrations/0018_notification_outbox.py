@@ -65,4 +65,8 @@ class Migration(migrations.Migration):
             model_name='notification',
             index=models.Index(condition=models.Q(('failed_at__isnull', True), ('sent_at__isnull', True)), fields=['id'], name='notification_pending'),
         ),
+        migrations.AddIndex(
+            model_name='notification',
+            index=models.Index(condition=models.Q(('failed_at__isnull', False), ('sent_at__isnull', True)), fields=['id'], name='notification_failed'),
+        ),
     ]

@@ -61,6 +61,12 @@ class Notification(models.Model):
                 condition=Q(sent_at__isnull=True, failed_at__isnull=True),
                 name="notification_pending",
             ),
+            # Failed mail, for the dashboard and the list's filter (a handful at most).
+            models.Index(
+                fields=["id"],
+                condition=Q(sent_at__isnull=True, failed_at__isnull=False),
+                name="notification_failed",
+            ),
             # Was this end date's reminder for this offset sent? (the nightly reminders)
             models.Index(
                 models.F("license"),
