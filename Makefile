@@ -37,6 +37,7 @@ e2e: $(VENV)/.installed-dev
 ## first run, reused after); options in benchmarks/run.py, e.g. BENCH_ARGS="--only nightly"
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/delivery.py
 
 ## lint: ruff, the import contracts (layers, no cycles), system checks, migrations check
 lint: $(VENV)/.installed-dev
