@@ -1,13 +1,15 @@
-"""Read questions that more than one place asks, answered once: who is told about a
-license, and which infrastructures need a platform upgrade."""
+"""Read questions that more than one place asks, answered once: who is around a license
+(the people its mails go to), and which infrastructures need a platform upgrade."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Exists, OuterRef, QuerySet
 
+from partners.choices import ContactRole
 from partners.models import Contact, Opportunity, Partner
 
 from .choices import LicenseKind
@@ -44,57 +46,119 @@ def behind_latest_release(latest: PlatformRelease | None = None) -> QuerySet[Inf
     )
 
 
+@dataclass(frozen=True)
+class People:
+    """Who is around one license, as plain addresses ("" where there is none): what every
+    mail about it is addressed from (`licensing.mails` says who gets which)."""
+
+    license_id: int
+    partner_id: int
+    kind: str
+    hosting: str
+    ends_on: date | None
+    grace_days: int
+    # Whoever asked for the license.
+    requester: str
+    # The partner's contacts, financial then technical.
+    contacts: tuple[str, ...]
+    technical: str
+    channel_manager: str
+    # A trial's solution architect when its opportunity has one (even without an address:
+    # then nobody), else whoever asked for it; "" for a partner-program license.
+    architect: str
+
+    @property
+    def reminded(self) -> list[str]:
+        """Reminders: both contacts, then the channel manager; a trial, its architect."""
+        if self.kind == LicenseKind.TL:
+            return unique([self.architect])
+        return unique([*self.contacts, self.channel_manager])
+
+    @property
+    def follows_expiry(self) -> list[str]:
+        """Expiry and cancellation: both contacts and the channel manager; a trial, its
+        architect and the partner's technical contact."""
+        if self.kind == LicenseKind.TL:
+            return unique([self.architect, self.technical])
+        return unique([*self.contacts, self.channel_manager])
+
+
+def unique(emails) -> list[str]:
+    """The addresses in order, without blanks or a second copy (ignoring case)."""
+    seen, found = set(), []
+    for email in emails:
+        if email and email.lower() not in seen:
+            seen.add(email.lower())
+            found.append(email)
+    return found
+
+
 def reminder_recipients(lic: License) -> list[str]:
     """Who gets `lic`'s reminders (the mail preview asks; the night uses `recipients_of`)."""
-    return recipients_of([lic.pk])[0][3]
+    return people_of([lic.pk])[lic.pk].reminded
 
 
 def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
-    """(license id, partner id, end, recipients) of each license, in four queries of
-    plain values (no model objects per license): the licenses, their trials' opportunities,
+    """(license id, partner id, end, reminder recipients) of each license, by id."""
+    return [(p.license_id, p.partner_id, p.ends_on, p.reminded) for p in people_of(ids).values()]
+
+
+def people_of(ids) -> dict[int, People]:
+    """The `People` of each license, by id, in four queries of plain values (no model
+    objects per license), whatever the number: the licenses, their trials' opportunities,
     their partners' channel managers, the partners' contacts. (Joined to the licenses, the
     partners and the opportunities were each hashed whole by the planner for a batch of
-    2,000.)
-
-    Partner-program licenses remind both contacts, then the channel manager; a trial
-    reminds the opportunity's solution architect when it has one (even without an
-    address: then nobody), else whoever asked for it."""
+    2,000.) The nightly steps ask it once per batch, the services for one license."""
     licenses = list(
         License.objects.filter(pk__in=ids)
         .order_by("pk")
         .values_list(
-            "pk", "partner_id", "ends_on", "policy__kind", "opportunity_id", "requested_by__email"
+            "pk",
+            "partner_id",
+            "policy__kind",
+            "hosting",
+            "ends_on",
+            "policy__grace_days",
+            "opportunity_id",
+            "requested_by__email",
         )
     )
     architects = {
         pk: (architect, email)
         for pk, architect, email in Opportunity.objects.filter(
-            pk__in={row[4] for row in licenses if row[4] is not None}
+            pk__in={row[6] for row in licenses if row[6] is not None}
         ).values_list("pk", "solution_architect_id", "solution_architect__email")
     }
-    rows = [
-        (pk, partner_id, ends_on, kind, *architects.get(opportunity, (None, None)), requester)
-        for pk, partner_id, ends_on, kind, opportunity, requester in licenses
-    ]
-    partners = {row[1] for row in rows if row[3] != LicenseKind.TL}
+    partners = {row[1] for row in licenses}
     managers = dict(
         Partner.objects.filter(pk__in=partners).values_list("pk", "channel_manager__email")
     )
-    contacts = defaultdict(list)
-    for partner_id, email in (
+    contacts, technical = defaultdict(list), {}
+    for partner_id, role, email in (
         Contact.objects.filter(partner_id__in=partners)
         .order_by("partner_id", "role")
-        .values_list("partner_id", "email")
+        .values_list("partner_id", "role", "email")
     ):
         contacts[partner_id].append(email)
-    found = []
-    for pk, partner_id, ends_on, kind, architect, architect_email, requester_email in rows:
+        if role == ContactRole.TECHNICAL:
+            technical[partner_id] = email
+    found = {}
+    for pk, partner_id, kind, hosting, ends_on, grace_days, opportunity, requester in licenses:
+        architect = ""
         if kind == LicenseKind.TL:
-            # The architect when the opportunity has one, else whoever asked for it.
-            email = architect_email if architect else requester_email
-            emails = [email] if email else []
-        else:
-            manager = managers.get(partner_id)
-            emails = contacts[partner_id] + ([manager] if manager else [])
-        found.append((pk, partner_id, ends_on, emails))
+            has_architect, email = architects.get(opportunity, (None, None))
+            architect = (email if has_architect else requester) or ""
+        found[pk] = People(
+            license_id=pk,
+            partner_id=partner_id,
+            kind=kind,
+            hosting=hosting,
+            ends_on=ends_on,
+            grace_days=grace_days,
+            requester=requester or "",
+            contacts=tuple(contacts[partner_id]),
+            technical=technical.get(partner_id, ""),
+            channel_manager=managers.get(partner_id) or "",
+            architect=architect,
+        )
     return found
