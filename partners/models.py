@@ -13,6 +13,7 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from .choices import ContactRole, IncidentKind, OpportunityStatus, PartnerStatus, RevokedBy
+from .validators import no_line_breaks
 
 TERMS_OVERLAP = "This term overlaps the term {other} of the same partner: terms may not overlap."
 TERM_TOO_LONG = "A partnership term lasts one year at most (ends on {latest} at the latest)."
@@ -26,7 +27,7 @@ class Region(models.Model):
     """A sales region; its channel managers keep the records of its partners."""
 
     code = models.SlugField(max_length=20, unique=True)
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[no_line_breaks])
     channel_managers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="managed_regions"
     )
@@ -86,7 +87,7 @@ def good_standing_expression(on: date) -> models.Expression:
 class Partner(models.Model):
     """A company in the partner program (or a prospective one testing the platform)."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200, unique=True, validators=[no_line_breaks])
     status = models.CharField(
         max_length=20, choices=PartnerStatus.choices, default=PartnerStatus.ACTIVE
     )
@@ -148,7 +149,7 @@ class Contact(models.Model):
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="contacts")
     role = models.CharField(max_length=20, choices=ContactRole.choices)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[no_line_breaks])
     email = models.EmailField()
 
     history = HistoricalRecords()
@@ -282,7 +283,7 @@ class Opportunity(models.Model):
     """A deal a partner registered for a prospect; an approved one may get a Trial license."""
 
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="opportunities")
-    prospect_name = models.CharField(max_length=200)
+    prospect_name = models.CharField(max_length=200, validators=[no_line_breaks])
     prospect_country = CountryField()
     registered_on = models.DateField()
     status = models.CharField(

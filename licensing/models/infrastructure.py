@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
+from partners.validators import no_line_breaks
+
 from ..choices import CLOUD_HOSTINGS, Hosting, LicenseState
 from .policies import PlatformRelease
 
@@ -17,7 +19,7 @@ LIVE_INFRASTRUCTURE_STATES = [LicenseState.ACTIVE, LicenseState.EXPIRED]
 class Infrastructure(models.Model):
     """Where a license runs: a cloud infrastructure we host, or a customer's own servers."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[no_line_breaks])
     owner_partner = models.ForeignKey(
         "partners.Partner",
         on_delete=models.PROTECT,
@@ -26,7 +28,7 @@ class Infrastructure(models.Model):
         related_name="infrastructures",
         db_index=False,  # infrastructure_owner below
     )
-    customer_name = models.CharField(max_length=200, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True, validators=[no_line_breaks])
     hosting = models.CharField(max_length=20, choices=Hosting.choices)
     platform_release = models.ForeignKey(
         PlatformRelease, on_delete=models.PROTECT, null=True, blank=True

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from partners.validators import no_line_breaks
+
 from ..choices import CLOUD_HOSTINGS, LIVE_STATES, Hosting, LicenseKind, LicenseState
 from .infrastructure import LIVE_INFRASTRUCTURE_STATES, Infrastructure
 from .policies import LicensePolicy
@@ -75,7 +77,7 @@ class License(models.Model):
         blank=True,
         related_name="licenses",
     )
-    licensee_name = models.CharField(max_length=200)
+    licensee_name = models.CharField(max_length=200, validators=[no_line_breaks])
     hosting = models.CharField(max_length=20, choices=Hosting.choices)
     infrastructure = models.ForeignKey(
         Infrastructure, on_delete=models.PROTECT, null=True, blank=True, related_name="licenses"

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from partners import roles
 from partners.models import Partner, PartnershipTerm
+from partners.validators import LINE_BREAK
 from tests.factories import (
     TODAY,
     ContactFactory,
@@ -201,3 +202,35 @@ def test_row_checkboxes_are_djangos_markup_with_the_name_escaped(good_partner):
     ours = model_admin.action_checkbox(good_partner)
     assert ours == admin.ModelAdmin.action_checkbox(model_admin, good_partner)
     assert "<b>" not in ours and "&lt;b&gt;" in ours
+
+
+def name_forms(partner):
+    """(page, the rest of its form, the field): each admin form where a name that mails are
+    made of is typed."""
+    return [
+        ("/admin/partners/region/add/", {"code": "north"}, "name"),
+        (f"/admin/partners/partner/{partner.pk}/change/", partner_form_data(partner), "name"),
+        (
+            "/admin/partners/contact/add/",
+            {"partner": partner.pk, "role": "financial", "email": "o@x.com"},
+            "name",
+        ),
+        (
+            "/admin/partners/opportunity/add/",
+            {"partner": partner.pk, "prospect_country": "PT", "registered_on": "2026-11-01"},
+            "prospect_name",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("form", range(4), ids=["region", "partner", "contact", "opportunity"])
+def test_a_name_with_a_line_break_is_refused_in_the_admin_form(client, superuser, form):
+    url, data, field = name_forms(PartnerFactory(name="Before"))[form]
+    client.force_login(superuser)
+
+    response = client.post(url, {**data, field: "O'Brien\u2028& Sons"})
+
+    assert response.status_code == 200  # the form again, nothing saved
+    assert response.context["adminform"].form.errors[field] == [LINE_BREAK]
+    # The same form with the name on one line is saved.
+    assert client.post(url, {**data, field: "O'Brien & Sons"}).status_code == 302
