@@ -13,14 +13,31 @@ import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.views.decorators.debug import sensitive_variables
+
+from partners.validators import has_line_break
 
 from .choices import NotificationKind
 from .models import Infrastructure, License, Notification
 
 logger = logging.getLogger(__name__)
+
+RECIPIENT_LINE_BREAK = (
+    "A recipient address must be on one line: {recipient!r} has a line break; nothing was queued."
+)
+
+
+def check_recipients(recipients: Iterable[str]) -> None:
+    """A line break in an address would end the To header and start one of its own (a Bcc):
+    refused when the mail is written, so no such row reaches the outbox."""
+    for recipient in recipients:
+        if has_line_break(recipient):
+            raise ValidationError(
+                RECIPIENT_LINE_BREAK.format(recipient=recipient), code="line_break"
+            )
 
 
 def render_text(name: str, context: dict) -> str:
@@ -46,6 +63,7 @@ def queue(
     license: License | None = None,
     partner=None,
 ) -> Notification:
+    check_recipients([recipient])
     notification, _ = Notification.objects.get_or_create(
         key=key,
         defaults={
@@ -68,6 +86,7 @@ def queue_many(rows: Iterable[Notification]) -> tuple[int, list[int]]:
     rows = list(rows)
     if not rows:
         return 0, []
+    check_recipients(r.recipient for r in rows)
     keys = [r.key for r in rows]
     known = set(Notification.objects.filter(key__in=keys).values_list("key", flat=True))
     new = [r for r in rows if r.key not in known]

@@ -15,6 +15,7 @@ from partners.choices import OpportunityStatus, PartnerStatus
 from partners.models import Opportunity, Partner, open_incident_q
 from partners.scoping import is_channel_manager, is_licensing_team, is_solution_architect
 from partners.services import standing
+from partners.validators import has_line_break
 
 from ..calendar import add_business_days
 from ..choices import CLOUD_HOSTINGS, Hosting, LicenseKind, LicenseState
@@ -37,6 +38,7 @@ __all__ = [
     "HOSTING_NOT_ALLOWED",
     "IL_NOT_IN_GOOD_STANDING",
     "IL_NOT_RENEWED",
+    "NAME_WITH_LINE_BREAK",
     "NOT_OPPORTUNITYS_ARCHITECT",
     "NOT_PARTNERS_CHANNEL_MANAGER",
     "OPEN_INCIDENT",
@@ -87,6 +89,10 @@ TL_OPPORTUNITY_NOT_APPROVED = "The opportunity {opportunity} is {status}; it mus
 TL_OPPORTUNITY_OF_OTHER_PARTNER = "The opportunity {opportunity} belongs to {owner}, not {partner}."
 TL_OPPORTUNITY_HAS_TRIAL = "The opportunity {opportunity} already has a Trial license ({license})."
 OPPORTUNITY_ONLY_FOR_TRIAL = "Only a Trial license is asked for an opportunity."
+# The names.
+NAME_WITH_LINE_BREAK = (
+    "The {what} name has a line break: put it on one line on the {page} page, then ask again."
+)
 
 
 def check_requester(by, *, partner: Partner, kind: str, opportunity: Opportunity | None) -> None:
@@ -203,6 +209,19 @@ def eligibility_errors(
     return errors
 
 
+def check_names(*, partner: Partner, opportunity: Opportunity | None) -> None:
+    """The licensee's name is the partner's or the prospect's, and it goes into the subject
+    of every mail about the license: a name on two lines is refused here, not at sending."""
+    names = [("partner's", "partner", partner.name)]
+    if opportunity is not None:
+        names.append(("prospect's", "opportunity", opportunity.prospect_name))
+    for what, page, name in names:
+        if has_line_break(name):
+            raise ValidationError(
+                NAME_WITH_LINE_BREAK.format(what=what, page=page), code="line_break"
+            )
+
+
 def validate_request(
     *,
     partner: Partner,
@@ -217,6 +236,7 @@ def validate_request(
     policy = policy_of(kind)
     hosting = hosting or policy.default_hosting
     check_requester(by, partner=partner, kind=kind, opportunity=opportunity)
+    check_names(partner=partner, opportunity=opportunity)
     errors = eligibility_errors(
         partner=partner, policy=policy, hosting=hosting, opportunity=opportunity, on=on
     )

@@ -6,9 +6,10 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from licensing import services, tasks
+from licensing import notifications, services, tasks
 from licensing.models import Notification
 from tests.factories import TODAY
+from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +78,21 @@ def test_activation_code_never_reaches_the_logs(
         lic = provisioned(partner)
     assert mail.outbox  # mails were sent, and logged by their key
     assert lic.activation_code not in caplog.text
+
+
+@pytest.mark.parametrize("recipient", ["a@x.com\nBcc: b@y.com", "a@x.com\r\n", "a@x.com\u2028"])
+def test_a_recipient_with_a_line_break_is_refused_and_nothing_is_queued(recipient):
+    def queue():
+        notifications.queue(
+            key="test:1", kind="onboarding", recipient=recipient, template="onboarding_cloud"
+        )
+
+    def queue_many():
+        good = Notification(key="test:2", kind="onboarding", recipient="ok@x.com", template="t")
+        bad = Notification(key="test:3", kind="onboarding", recipient=recipient, template="t")
+        notifications.queue_many([good, bad])
+
+    for call in (queue, queue_many):
+        refused(call, "must be on one line")
+    # A header injection never reaches the outbox, not even the good row of the batch.
+    assert not Notification.objects.exists()

@@ -225,6 +225,30 @@ def test_prospective_partner_gets_its_own_trial_from_the_licensing_team(
     refused(lambda: request(partner, channel_manager, "TL"), "issued by the licensing team")
 
 
+# --- names on one line -------------------------------------------------------------------
+
+
+def test_a_partner_name_with_a_line_break_is_refused_for_a_license(channel_manager, region):
+    # Made by the factory, past the admin's validation: as data from before the rule was.
+    partner = partner_ready_for_licenses(region=region, name="A\nB")
+    refused(
+        lambda: request(partner, channel_manager),
+        services.NAME_WITH_LINE_BREAK.format(what="partner's", page="partner"),
+    )
+    assert not License.objects.exists()
+
+
+def test_a_prospect_name_with_a_line_break_is_refused_for_a_trial(partner, architect):
+    opportunity = OpportunityFactory(
+        partner=partner, solution_architect=architect, prospect_name="Atlantic\u2028Insurance"
+    )
+    refused(
+        lambda: request(partner, architect, "TL", opportunity=opportunity),
+        services.NAME_WITH_LINE_BREAK.format(what="prospect's", page="opportunity"),
+    )
+    assert not License.objects.exists()
+
+
 # --- approval ----------------------------------------------------------------------------
 
 
