@@ -8,7 +8,7 @@ from django.db import transaction
 
 from licensing import notifications, services, tasks
 from licensing.models import Notification
-from tests.factories import TODAY
+from tests.factories import TODAY, partner_ready_for_licenses
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +78,27 @@ def test_activation_code_never_reaches_the_logs(
         lic = provisioned(partner)
     assert mail.outbox  # mails were sent, and logged by their key
     assert lic.activation_code not in caplog.text
+
+
+def test_plain_text_and_subject_keep_a_name_as_written_and_the_html_escapes_it(
+    region, provisioned, release, django_capture_on_commit_callbacks
+):
+    partner = partner_ready_for_licenses(region=region, name="O'Brien & Sons")
+    partner.contacts.update(name="Dara O'Brien & Sons")
+    with django_capture_on_commit_callbacks(execute=True):
+        provisioned(partner)
+
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        html = message.alternatives[0][0]
+        assert "O'Brien & Sons" in message.subject
+        assert "Hello Dara O'Brien & Sons," in message.body
+        assert "for O'Brien & Sons (O'Brien & Sons)" in message.body
+        # Escaping is for HTML only: a text mail showing O&#x27;Brien was the bug.
+        assert "&#x27;" not in message.subject + message.body
+        assert "&amp;" not in message.subject + message.body
+        assert "Hello Dara O&#x27;Brien &amp; Sons," in html
+        assert "O'Brien" not in html
 
 
 @pytest.mark.parametrize("recipient", ["a@x.com\nBcc: b@y.com", "a@x.com\r\n", "a@x.com\u2028"])
