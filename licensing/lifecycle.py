@@ -18,16 +18,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from partners.dates import stamp
 from partners.services import standing
 
-from .choices import LicenseState
+from .choices import ExtensionState, LicenseState
 
 ONE_DAY = timedelta(days=1)
+# Why a waiting extension request ends when its license is cancelled (SPEC "Loose ends").
+LICENSE_CANCELLED = "license cancelled"
 
 
 @dataclass(frozen=True)
 class Change:
-    """New values for some of a license's fields, and why (the history row's reason)."""
+    """New values for some of a license's (or an extension's) fields, and why (the history
+    row's reason)."""
 
     values: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
@@ -129,6 +133,20 @@ def cancel_after_grace(lic, *, grace_days: int, on: date) -> Change:
     return Change(
         {"state": LicenseState.CANCELLED, "state_reason": why, "cancelled_on": on},
         f"cancelled: {why} (applications offline)",
+    )
+
+
+def close_extension_request(ext, *, by, on: date) -> Change:
+    """The license of a waiting extension request was cancelled: nothing is left to extend,
+    so the request is refused, decided by whoever cancelled (the system user at night)."""
+    return Change(
+        {
+            "state": ExtensionState.REFUSED,
+            "refusal_reason": LICENSE_CANCELLED,
+            "decided_by": by,
+            "decided_at": stamp(on),
+        },
+        f"refused: {LICENSE_CANCELLED}",
     )
 
 

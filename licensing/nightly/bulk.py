@@ -12,8 +12,9 @@ from django.utils import timezone
 from partners import dashboard_cache
 from partners.models import Partner
 
-from .. import notifications
-from ..models import License, Notification
+from .. import lifecycle, notifications
+from ..choices import ExtensionState
+from ..models import Extension, License, Notification
 
 # Licenses per transaction: what a step locks, holds in memory and writes in one UPDATE.
 # 2,000 rows lock for a fraction of a second; 500 made the night spend more on round
@@ -102,6 +103,20 @@ class Context:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
+
+    def close_extension_requests(self, licenses: list) -> None:
+        """The licenses were cancelled: their waiting extension requests are refused, as
+        `services.cancel` does for one (the same rule, `lifecycle.close_extension_request`),
+        in one UPDATE with history. Few licenses of a batch have one, so model rows it is."""
+        waiting = list(
+            Extension.objects.select_for_update(of=("self",)).filter(
+                license_id__in=[lic.pk for lic in licenses], state=ExtensionState.REQUESTED
+            )
+        )
+        fields = []
+        for ext in waiting:
+            fields = lifecycle.close_extension_request(ext, by=self.user, on=self.day).apply(ext)
+        self.save(waiting, fields, model=Extension)
 
     def queue_mail(self, rows: list[Notification]) -> int:
         """Write the mails to the outbox in the batch's transaction; the run delivers them

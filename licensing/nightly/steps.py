@@ -125,6 +125,7 @@ def cancel_after_grace(ctx: Context) -> None:
                 change = lifecycle.cancel_after_grace(lic, grace_days=policy.grace_days, on=ctx.day)
                 change.apply(lic)
             ctx.save(batch, ["state", "cancelled_on", "state_reason"])
+            ctx.close_extension_requests(batch)
             ctx.counts["cancelled"] += len(batch)
 
 

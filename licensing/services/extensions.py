@@ -89,6 +89,20 @@ def _reopen(lic: License, *, until: date, by, reason: str) -> None:
     apply(lic, lifecycle.extend(lic, until=until, reason=reason), by)
 
 
+def close_extension_requests(lic: License, *, by, on: date) -> list[Extension]:
+    """The license is cancelled: its waiting extension requests are refused ("license
+    cancelled"). Called by `cancel` with the license row locked; the nightly run does the
+    same in bulk (nightly.steps.cancel_after_grace)."""
+    waiting = Extension.objects.select_for_update(of=("self",)).filter(
+        license=lic, state=ExtensionState.REQUESTED
+    )
+    closed = list(waiting)
+    for ext in closed:
+        change = lifecycle.close_extension_request(ext, by=by, on=on)
+        _save_extension(ext, by, change.reason, change.apply(ext))
+    return closed
+
+
 @transaction.atomic
 def request_extension(
     lic: License,
@@ -215,12 +229,14 @@ def grant_extension(ext: Extension, *, by, on: date | None = None) -> Extension:
     """The licensing team grants a DL/IL extension: the license is active to that date."""
     on = on or today()
     require_licensing_team(by, "extend")
+    # The license first, then the extension: the order `cancel` and the nightly run lock
+    # them in (to close waiting requests), so a grant and a cancellation never deadlock.
+    lic = lock(License(pk=ext.license_id))
     locked_ext = _locked_extension(ext)
     if locked_ext.state != ExtensionState.REQUESTED:
         raise ValidationError(
             EXTENSION_NOT_REQUESTED.format(state=locked_ext.get_state_display().lower())
         )
-    lic = lock(locked_ext.license)
     if lic.state != LicenseState.EXPIRED:
         raise ValidationError(EXTENSION_LICENSE_MOVED.format(state=lic.get_state_display().lower()))
     if locked_ext.requested_until < on:

@@ -25,6 +25,7 @@ from .common import (
     sync,
     today,
 )
+from .extensions import close_extension_requests
 
 __all__ = [
     "CODE_ALPHABET",
@@ -140,7 +141,8 @@ def provision(lic: License, *, by, on: date | None = None) -> License:
 
 @transaction.atomic
 def cancel(lic: License, *, by, reason: str, on: date | None = None) -> License:
-    """Cancel a live license (requested, approved, active or expired), saying why."""
+    """Cancel a live license (requested, approved, active or expired), saying why; its
+    waiting extension request is refused with it ("license cancelled")."""
     on = on or today()
     require_licensing_team(by, "cancel")
     reason = require_reason(reason)
@@ -151,4 +153,5 @@ def cancel(lic: License, *, by, reason: str, on: date | None = None) -> License:
         "cancelled",
     )
     apply(locked, lifecycle.cancel(locked, reason=reason, on=on), by)
+    close_extension_requests(locked, by=by, on=on)
     return sync(lic, locked)

@@ -324,6 +324,34 @@ def test_a_change_in_a_channel_managers_regions_changes_her_figures(
     assert by_card(client.get(INDEX))["license-requests"] == [3]
 
 
+@pytest.mark.parametrize("by_night", [False, True], ids=["by hand", "by the night"])
+def test_the_extension_request_of_a_cancelled_license_is_closed_and_no_longer_counted(
+    client, two_regions, licensing_user, django_capture_on_commit_callbacks, by_night
+):
+    from licensing import services
+
+    client.force_login(licensing_user)
+    assert by_card(client.get(INDEX))["extension-requests"] == [3]
+    ext = Extension.objects.get(license__partner__name="South partner 0")
+    lic = ext.license
+    with django_capture_on_commit_callbacks(execute=True):
+        if by_night:
+            # Expired a whole grace period ago: tonight's run cancels it.
+            grace = timedelta(days=lic.policy.grace_days)
+            License.objects.filter(pk=lic.pk).update(expired_on=TODAY - grace)
+            assert services.run_nightly(today=TODAY)["cancelled"] == 1
+        else:
+            services.cancel(lic, by=licensing_user, reason="left the program", on=TODAY)
+
+    ext.refresh_from_db()
+    assert (ext.state, ext.refusal_reason) == ("refused", "license cancelled")
+    response = client.get(INDEX)
+    assert by_card(response)["extension-requests"] == [2]
+    # The list the figure links to agrees: the request is no longer waiting there either.
+    url = next(url for card, url, _ in figures(response) if card == "extension-requests")
+    assert changelist_count(client, url) == 2
+
+
 # --- The expiry chart --------------------------------------------------------------------
 
 

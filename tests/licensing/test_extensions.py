@@ -5,11 +5,18 @@ from datetime import timedelta
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from licensing import services
+from licensing import nightly, services
 from licensing.choices import ExtensionState, LicenseState
 from licensing.models import Extension, License
 from partners import roles
-from tests.factories import TODAY, OpportunityFactory, UserFactory
+from tests.factories import (
+    TODAY,
+    ContactFactory,
+    OpportunityFactory,
+    PartnerFactory,
+    TermFactory,
+    UserFactory,
+)
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +116,66 @@ def test_only_the_licensing_team_decides_and_only_once(expired, channel_manager,
     refused(lambda: services.grant_extension(ext, by=licensing_user), "only a requested one")
     expired.refresh_from_db()
     assert expired.state == LicenseState.EXPIRED
+
+
+# --- a cancelled license's waiting request ------------------------------------------------
+
+
+def assert_closed_by_cancellation(ext, *, by, on):
+    ext.refresh_from_db()
+    assert (ext.state, ext.refusal_reason, ext.decided_by, ext.decided_at.date()) == (
+        ExtensionState.REFUSED,
+        "license cancelled",
+        by,
+        on,
+    )
+    latest = ext.history.latest()
+    assert (latest.state, latest.history_user, latest.history_change_reason) == (
+        ExtensionState.REFUSED,
+        by,
+        "refused: license cancelled",
+    )
+
+
+def test_cancelling_a_license_by_hand_refuses_its_waiting_extension_request(
+    expired, channel_manager, licensing_user
+):
+    earlier = ask(expired, channel_manager)
+    services.refuse_extension(earlier, by=licensing_user, reason="no deal", on=expired.expired_on)
+    waiting = ask(expired, channel_manager)
+    on = expired.expired_on + timedelta(days=3)
+
+    services.cancel(expired, by=licensing_user, reason="partner left the program", on=on)
+
+    assert_closed_by_cancellation(waiting, by=licensing_user, on=on)
+    earlier.refresh_from_db()  # a request decided before keeps its decision
+    assert (earlier.refusal_reason, earlier.history.count()) == ("no deal", 2)
+    refused(lambda: services.grant_extension(waiting, by=licensing_user, on=on), "is refused")
+
+
+def test_the_night_that_cancels_after_grace_refuses_the_waiting_extension_request(
+    expired, region, channel_manager, provisioned
+):
+    # Another partner's license, ending 20 days later: expired, but in grace that night.
+    other = PartnerFactory(region=region, name="Porto Apps")
+    TermFactory(partner=other, starts_on=TODAY - timedelta(days=80))  # the usual one + 20
+    for role in ("financial", "technical"):
+        ContactFactory(partner=other, role=role)
+    other_license = provisioned(other)
+    first = ask(expired, channel_manager)
+    services.run_nightly(today=other_license.ends_on + timedelta(days=1))
+    other_license.refresh_from_db()
+    stays = ask(other_license, channel_manager)
+    cancel_day = expired.expired_on + timedelta(days=expired.policy.grace_days)
+
+    counts = services.run_nightly(today=cancel_day)
+
+    assert counts["cancelled"] == 1
+    expired.refresh_from_db()
+    assert (expired.state, expired.cancelled_on) == (LicenseState.CANCELLED, cancel_day)
+    assert_closed_by_cancellation(first, by=nightly.system_user(), on=cancel_day)
+    stays.refresh_from_db()
+    assert (stays.state, stays.history.count()) == (ExtensionState.REQUESTED, 1)
 
 
 # --- trials ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from licensing import lifecycle
-from licensing.choices import LicenseState
+from licensing.choices import ExtensionState, LicenseState
 from licensing.lifecycle import Change
 from tests.factories import TODAY, IncidentFactory, PartnerFactory, TermFactory
 
@@ -283,6 +283,21 @@ def test_cancel_after_grace_names_the_grace_period_and_takes_the_applications_of
         "cancelled_on": on,
     }
     assert change.reason == "cancelled: grace period of 30 days over (applications offline)"
+
+
+def test_close_extension_request_refuses_it_because_the_license_is_cancelled():
+    team = SimpleNamespace(username="lena")
+    waiting = SimpleNamespace(state=ExtensionState.REQUESTED, refusal_reason="")
+
+    change = lifecycle.close_extension_request(waiting, by=team, on=TODAY)
+
+    assert change.values["decided_at"].date() == TODAY
+    assert {k: v for k, v in change.values.items() if k != "decided_at"} == {
+        "state": ExtensionState.REFUSED,
+        "refusal_reason": "license cancelled",
+        "decided_by": team,
+    }
+    assert change.reason == "refused: license cancelled"
 
 
 def test_convert_records_the_day_and_the_architect_who_validated_it():
