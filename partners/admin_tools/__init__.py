@@ -8,6 +8,8 @@ from .audited import (
     RegionScopedAdmin,
     ScopedChoicesMixin,
     info_name,
+    spreadsheet_cell,
+    spreadsheet_safe,
 )
 from .transitions import ReasonForm, Transition, TransitionForm, TransitionsMixin, form_errors
 from .widgets import YesNoFilter, badge
@@ -26,4 +28,6 @@ __all__ = [
     "badge",
     "form_errors",
     "info_name",
+    "spreadsheet_cell",
+    "spreadsheet_safe",
 ]

@@ -3,7 +3,10 @@ region scope, and the read-only logs."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from numbers import Number
+from uuid import UUID
 
 import tablib
 from django.contrib.admin import helpers
@@ -80,6 +83,10 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         return super().history_view(request, object_id, extra_context)
 
+    def get_data_for_export(self, request, queryset, **kwargs):
+        # The list export's rows, with formulae turned into text (see spreadsheet_cell).
+        return spreadsheet_safe(super().get_data_for_export(request, queryset, **kwargs))
+
     def get_export_resource_classes(self, request):
         exclude = SECRET_FIELDS.get(self.model._meta.label_lower, ())
         return [modelresource_factory(self.model, meta_options={"exclude": exclude})]
@@ -113,7 +120,8 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         dataset = tablib.Dataset(headers=["history_id", "history_user", *names])
         for row in history.order_by("history_date", "history_id").iterator(chunk_size=2000):
             user = row.history_user.get_username() if row.history_user else ""
-            dataset.append([row.history_id, user, *(_cell(getattr(row, n)) for n in names)])
+            cells = (row.history_id, user, *(getattr(row, n) for n in names))
+            dataset.append([spreadsheet_cell(cell) for cell in cells])
         fmt = XLSX() if wanted == "xlsx" else CSV()
         response = HttpResponse(fmt.export_data(dataset), content_type=fmt.get_content_type())
         filename = f"{info_name(self.model)}-history.{fmt.get_extension()}"
@@ -161,11 +169,43 @@ class RegionScopedAdmin(AuditedAdmin):
         )
 
 
-def _cell(value):
+# OWASP "CSV injection": a text cell that starts with one of these is a formula to Excel,
+# LibreOffice and Google Sheets (tab and CR too: the spreadsheet strips them and reads on).
+# django-import-export's IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT is left off (and would not
+# reach the history export): it strips a leading "=" only, not +, -, @, tab or CR, and
+# writes every cell as text, numbers included and None as "None".
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A plain number written as text (the CSV list export renders numbers as text) evaluates to
+# itself: left as it is, it stays a number when the sheet is opened.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NOT_TEXT = (Number, date, time, timedelta, UUID)  # bool is a Number, datetime a date
+
+
+def spreadsheet_cell(value):
+    """A value as an export writes it: formulae turned into text, numbers left numbers.
+
+    Text that a spreadsheet would evaluate (a partner named `=cmd|' /C calc'!A0`) gets a
+    leading single quote, so that it is shown as text and never run. Numbers, dates,
+    booleans and None are left as they are: number cells stay numbers, negative or not.
+    """
     # Spreadsheets have no time zones: datetimes are exported in UTC, naive.
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
+    if value is None or isinstance(value, _NOT_TEXT):
+        return value
+    text = str(value)  # as CSV or XLSX would write it (a country, a lazy string)
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
     return value
+
+
+def spreadsheet_safe(dataset: tablib.Dataset) -> tablib.Dataset:
+    """The dataset with every cell passed through `spreadsheet_cell`."""
+    return tablib.Dataset(
+        *([spreadsheet_cell(cell) for cell in row] for row in dataset),
+        headers=dataset.headers,
+        title=dataset.title,
+    )
 
 
 def info_name(model) -> str:
