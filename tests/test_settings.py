@@ -71,3 +71,15 @@ def test_production_starts_with_its_settings(tmp_path):
         LICENSE_SIGNING_KEY_FILE=str(key),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_tests_own_their_broker_and_cache_whatever_the_shell_exports():
+    # CI exports the README's CELERY_BROKER_URL and CACHE_URL: a test publishing to the
+    # exported broker while its worker listens on the test one would wait forever.
+    from django.conf import settings
+
+    from config.celery import app
+
+    assert "CELERY_BROKER_URL" not in os.environ
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
