@@ -1,5 +1,6 @@
 """Settings shared by every environment; values come from the environment (12-factor)."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the input: a NUL byte, a lone surrogate, bytes that are not
+    # UTF-8 or an absurdly long value in a query string or a form field is a 400.
+    "partners.middleware.InputHygieneMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -183,6 +187,18 @@ PORTAL_FAILURE_WINDOW_SECONDS = env.int("PORTAL_FAILURE_WINDOW_SECONDS", default
 # Deployment-check API: calls allowed per token and window.
 IPP_API_RATE_LIMIT = env.int("IPP_API_RATE_LIMIT", default=60)
 IPP_API_RATE_WINDOW_SECONDS = env.int("IPP_API_RATE_WINDOW_SECONDS", default=60)
+# Deployment-check calls without a valid token, per client address and window: they write
+# nothing to the database (the application log has them), and past this they get 429.
+IPP_API_ANONYMOUS_RATE_LIMIT = env.int("IPP_API_ANONYMOUS_RATE_LIMIT", default=10)
+IPP_API_ANONYMOUS_RATE_WINDOW_SECONDS = env.int("IPP_API_ANONYMOUS_RATE_WINDOW_SECONDS", default=60)
+
+# The proxies (addresses or networks) allowed to say who the client is in X-Forwarded-For:
+# the TLS proxy in front of gunicorn. Empty: REMOTE_ADDR is the client and the header is
+# ignored, as it must be when nothing in front of the desk rewrites it. A typo stops start-up.
+TRUSTED_PROXIES = [
+    str(ipaddress.ip_network(entry, strict=False))
+    for entry in env.list("TRUSTED_PROXIES", default=[])
+]
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default, taken now
 
 # Exports (django-import-export, export only): CSV and XLSX, for whoever may view the rows;
