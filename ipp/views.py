@@ -3,8 +3,14 @@
 `POST /api/ipp/deployment-check` with `Authorization: Token <token>` and the JSON body
 `{"application": "<key>", "target": "<registration id>"}` answers
 `{"allowed": bool, "reason": str}`. A token belongs to one infrastructure and may ask only
-about that infrastructure. Every call is logged as a DeploymentCheck, refused ones too;
-the token itself is never logged or stored.
+about that infrastructure. Every call with a valid token is logged as a DeploymentCheck,
+refused ones too; a call without one writes nothing to the database (anyone can send those,
+so they would fill it): the application log has it, with the client's address, and such
+calls are rate limited per address. The token itself is never logged or stored.
+
+The body is checked once, before anything looks at it (size, nesting, NUL characters,
+lone surrogates, types: partners.hygiene): whatever is sent, a bad body is a 400 that says
+why, never a 500.
 
 A target other than the token's own infrastructure is answered 403 whether or not that
 registration id exists: an unknown target is never revealed as such (no 404 for it).
@@ -12,7 +18,6 @@ registration id exists: an unknown target is never revealed as such (no 404 for 
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
@@ -21,6 +26,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from licensing.models import Infrastructure
+from partners import hygiene
 from partners.throttle import Window, client_ip
 
 from . import services
@@ -37,37 +43,65 @@ NOT_AUTHENTICATED = "Invalid or revoked token."
 RATE_LIMITED = "Too many requests: at most {limit} every {window} seconds. Retry later."
 NOT_JSON = 'The body must be a JSON object: {"application": "<key>", "target": "<id>"}.'
 MISSING_FIELDS = 'The JSON object needs the strings "application" and "target".'
+FIELD_TOO_LONG = '"application" and "target" are at most {length} characters each.'
 OTHER_INFRASTRUCTURE = "This token may only ask about its own infrastructure."
 UNKNOWN_APPLICATION = "unknown application"
 
 UNAUTHENTICATED_CALLER = "api (no valid token)"
 
+# The body is two short strings: a UUID and a registration id (both at most 64 characters,
+# as the log's columns). Anything much larger, or nested, is not a question.
+MAX_BODY_BYTES = 4096
+MAX_JSON_DEPTH = 8
+MAX_FIELD_LENGTH = 64
+# Issued tokens are 43 characters; a longer one is unknown without asking the database.
+MAX_TOKEN_LENGTH = 128
+
 # Calls per token: every call writes a DeploymentCheck row, so a runtime asking in a loop
 # must not flood the log.
 API_CALLS = Window("ipp:api:token", "IPP_API_RATE_LIMIT", "IPP_API_RATE_WINDOW_SECONDS")
+# Calls without a valid token, per client address: anyone can send them, so they write no
+# row; past this limit they are not even looked at.
+ANONYMOUS_CALLS = Window(
+    "ipp:api:anonymous", "IPP_API_ANONYMOUS_RATE_LIMIT", "IPP_API_ANONYMOUS_RATE_WINDOW_SECONDS"
+)
 
 
 def _caller(token: InfrastructureToken | None) -> str:
     return f"api token #{token.pk}" if token else UNAUTHENTICATED_CALLER
 
 
-def _body(request) -> dict | None:
+def _body(request) -> tuple[dict | None, str | None]:
+    """(the question, None) or (None, why the body is refused): the one check of the body,
+    made before anything else reads it. Touches no database."""
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RequestDataTooBig):
-        return None
-    return data if isinstance(data, dict) else None
+        # Refused before reading when the client announces more than the cap.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+            return None, hygiene.TOO_LARGE.format(limit=MAX_BODY_BYTES)
+        data = hygiene.json_body(request.body, max_bytes=MAX_BODY_BYTES, max_depth=MAX_JSON_DEPTH)
+    except RequestDataTooBig:
+        return None, hygiene.TOO_LARGE.format(limit=MAX_BODY_BYTES)
+    except hygiene.BadInput as error:
+        # Not JSON at all: the API's own words, which show what to send.
+        return None, NOT_JSON if error.message == hygiene.NOT_JSON else error.message
+    except ValueError:  # a Content-Length that is no number
+        return None, NOT_JSON
+    if not isinstance(data, dict):
+        return None, NOT_JSON
+    key, registration_id = data.get("application"), data.get("target")
+    if not all(isinstance(value, str) and value.strip() for value in (key, registration_id)):
+        return None, MISSING_FIELDS
+    if max(len(key), len(registration_id)) > MAX_FIELD_LENGTH:
+        return None, FIELD_TOO_LONG.format(length=MAX_FIELD_LENGTH)
+    return {"application": key, "target": registration_id}, None
 
 
 def _asked(data: dict | None) -> tuple[str, str]:
-    """The application key and target as sent, for the log (strings only)."""
+    """The application key and target as sent, for the log: only from a body that passed
+    _body, so never a NUL, a surrogate or an oversized string."""
     if not data:
         return "", ""
-    application, target = data.get("application"), data.get("target")
-    return (
-        application if isinstance(application, str) else "",
-        target if isinstance(target, str) else "",
-    )
+    return data["application"], data["target"]
 
 
 def _token_from_header(request) -> tuple[str | None, str | None]:
@@ -78,7 +112,27 @@ def _token_from_header(request) -> tuple[str | None, str | None]:
     parts = header.split()
     if len(parts) != 2 or parts[0].lower() != "token":
         return None, MALFORMED_AUTHORIZATION
+    if len(parts[1]) > MAX_TOKEN_LENGTH or hygiene.text_problem(parts[1]):
+        return None, NOT_AUTHENTICATED
     return parts[1], None
+
+
+def _json(status: int, payload: dict) -> JsonResponse:
+    response = JsonResponse(payload, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _unauthenticated(request, status: int, error: str) -> JsonResponse:
+    """A refusal of a call without a valid token: logged, never written to the database."""
+    logger.warning(
+        "ipp deployment-check by %s from %s: %s %s",
+        UNAUTHENTICATED_CALLER,
+        client_ip(request),
+        status,
+        error,
+    )
+    return _json(status, {"error": error})
 
 
 def _answer(
@@ -107,45 +161,53 @@ def _answer(
     logger.info(
         "ipp deployment-check by %s from %s: %s", _caller(token), client_ip(request), status
     )
-    response = JsonResponse(payload, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+    return _json(status, payload)
 
 
 @csrf_exempt  # token-authenticated machine calls: no cookies, so no CSRF to defend against
 def deployment_check(request):
-    data = _body(request) if request.method == "POST" else None
+    """1. Check the body (pure: nothing has read it yet).
+    2. Find the token; count the call against the token, or without a valid one against the
+       client's address; past the limit, 429.
+    3. Refuse, in this order: not POST (405), a bad body (400), no valid token (401): with a
+       token each is a DeploymentCheck row, without one only a line in the log.
+    4. With a token and a good body: the token's own infrastructure only (403), a known
+       application (404), then the decision (200), each logged as a DeploymentCheck.
+    """
+    post = request.method == "POST"
+    data, body_error = _body(request) if post else (None, None)
     raw, header_error = _token_from_header(request)
     token = services.authenticate_token(raw) if raw else None
 
-    if request.method != "POST":
-        response = _answer(request, 405, {"error": METHOD_NOT_ALLOWED}, token=token, data=None)
+    window = API_CALLS if token else ANONYMOUS_CALLS
+    if not window.admit(token.pk if token else client_ip(request)):
+        error = RATE_LIMITED.format(limit=window.limit, window=window.seconds)
+        if token:
+            response = _answer(request, 429, {"error": error}, token=token, data=data)
+        else:
+            response = _unauthenticated(request, 429, error)
+        response["Retry-After"] = str(window.seconds)
+        return response
+
+    if not post:
+        if token:
+            response = _answer(request, 405, {"error": METHOD_NOT_ALLOWED}, token=token, data=None)
+        else:
+            response = _unauthenticated(request, 405, METHOD_NOT_ALLOWED)
         response["Allow"] = "POST"
         return response
 
+    if body_error:
+        if token:
+            return _answer(request, 400, {"error": body_error}, token=token, data=None)
+        return _unauthenticated(request, 400, body_error)
+
     if token is None:
-        error = header_error or NOT_AUTHENTICATED
-        response = _answer(request, 401, {"error": error}, token=None, data=data)
+        response = _unauthenticated(request, 401, header_error or NOT_AUTHENTICATED)
         response["WWW-Authenticate"] = "Token"
         return response
 
-    if not API_CALLS.admit(token.pk):
-        window = API_CALLS.seconds
-        response = _answer(
-            request,
-            429,
-            {"error": RATE_LIMITED.format(limit=API_CALLS.limit, window=window)},
-            token=token,
-            data=data,
-        )
-        response["Retry-After"] = str(window)
-        return response
-
-    if data is None:
-        return _answer(request, 400, {"error": NOT_JSON}, token=token, data=None)
-    key, registration_id = data.get("application"), data.get("target")
-    if not all(isinstance(value, str) and value.strip() for value in (key, registration_id)):
-        return _answer(request, 400, {"error": MISSING_FIELDS}, token=token, data=data)
+    key, registration_id = data["application"], data["target"]
 
     # The token's own infrastructure first, before anything else is looked up: a token
     # learns nothing about other infrastructures (not even whether an id exists) nor
@@ -182,6 +244,4 @@ def deployment_check(request):
         target_registration_id=registration_id,
     )
     logger.info("ipp deployment-check by %s from %s: 200", _caller(token), client_ip(request))
-    response = JsonResponse({"allowed": decision.allowed, "reason": decision.reason})
-    response["Cache-Control"] = "no-store"
-    return response
+    return _json(200, {"allowed": decision.allowed, "reason": decision.reason})
