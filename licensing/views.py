@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from partners import hygiene
 from partners.throttle import Window, client_ip
 
 from . import services
@@ -27,7 +28,10 @@ logger = logging.getLogger(__name__)
 SESSION_KEY = "portal_license_id"
 THROTTLED = "Too many attempts from your network. Wait a few minutes and try again."
 
-# Wrong activation codes per client address, so codes cannot be found by trying many.
+# Wrong activation codes per client address (behind the TLS proxy: the address it
+# forwards, see client_ip), so codes cannot be found by trying many. A code is counted
+# before it is tried and the count taken back when it was not a wrong one: concurrent tries
+# from one client pass the limit at most `limit` times in all.
 FAILURES = Window("portal:failures", "PORTAL_MAX_FAILURES", "PORTAL_FAILURE_WINDOW_SECONDS")
 
 
@@ -51,6 +55,12 @@ def _add_errors(form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
+def _throttled(request, form):
+    _log(request, AttemptOutcome.THROTTLED)
+    form.add_error(None, THROTTLED)
+    return render(request, "portal/register.html", {"form": form}, status=429)
+
+
 @sensitive_variables("data")
 @sensitive_post_parameters("activation_code")
 @require_http_methods(["GET", "POST"])
@@ -59,12 +69,16 @@ def register(request):
     form = PortalRegistrationForm(request.POST or None)
     status = 200
     if request.method == "POST":
+        # A throttled client is refused whatever it sends, a good code too: otherwise the
+        # guessing would go on, with only the successes answered. Its window is its own
+        # (per client address), so nobody else is locked out with it.
         if FAILURES.reached(ip):
-            _log(request, AttemptOutcome.THROTTLED)
-            form.add_error(None, THROTTLED)
-            return render(request, "portal/register.html", {"form": form}, status=429)
+            return _throttled(request, form)
         if form.is_valid():
             data = form.cleaned_data
+            # Counted before the code is tried, and the count (this try included) decides.
+            if not FAILURES.admit(ip):
+                return _throttled(request, form)
             try:
                 lic = services.register_infrastructure(
                     activation_code=data["activation_code"],
@@ -72,11 +86,11 @@ def register(request):
                     platform_version=data["platform_version"],
                 )
             except services.InvalidActivationCode as error:
-                FAILURES.count(ip)
                 _log(request, AttemptOutcome.REFUSED_CODE, registration_id=data["registration_id"])
                 form.add_error(None, error)
                 status = 400
             except ValidationError as error:
+                FAILURES.release(ip)  # a good code: only wrong codes count
                 _log(
                     request,
                     AttemptOutcome.REFUSED_INPUT,
@@ -86,6 +100,7 @@ def register(request):
                 _add_errors(form, error)
                 status = 400
             else:
+                FAILURES.release(ip)
                 _log(
                     request,
                     AttemptOutcome.REGISTERED,
@@ -96,10 +111,12 @@ def register(request):
                 request.session[SESSION_KEY] = lic.pk
                 return redirect("portal:registered")
         else:
+            sent = request.POST.get("registration_id", "")
             _log(
                 request,
                 AttemptOutcome.REFUSED_INPUT,
-                registration_id=request.POST.get("registration_id", ""),
+                # As sent, unless the form refused it for a NUL that PostgreSQL would refuse.
+                registration_id="" if hygiene.text_problem(sent) else sent,
                 detail="; ".join(
                     f"{field}: {' '.join(errors)}"
                     for field, errors in form.errors.items()

@@ -3,12 +3,15 @@ activation code, then downloading the signed license file."""
 
 import logging
 import re
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
+from django.test import Client
 from django.utils.html import escape
 
 from licensing import services, signing, views
@@ -256,6 +259,86 @@ def test_portal_throttles_a_client_after_too_many_wrong_codes(client, settings, 
     )
 
 
+def test_a_good_code_takes_back_its_count_and_only_wrong_codes_throttle(client, settings, on_prem):
+    settings.PORTAL_MAX_FAILURES = 2
+    assert register(client, "WRONG-CODE-0001").status_code == 400
+    # A good code with a malformed identifier is counted before it is tried, then taken back.
+    assert register(client, on_prem.activation_code, registration_id="x!").status_code == 400
+    assert register(client, on_prem.activation_code).status_code == 302
+    assert not views.FAILURES.reached("127.0.0.1")
+
+    assert register(client, "WRONG-CODE-0002").status_code == 400
+    assert register(client, "WRONG-CODE-0003").status_code == 429
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_wrong_codes_from_one_client_process_at_most_the_limit(
+    require_postgres, settings, release
+):
+    # The issue's probe: with the check before the count, 40 concurrent wrong codes had 7 or
+    # 8 tried where the limit is 5.
+    settings.PORTAL_MAX_FAILURES = 5
+    tries = 40
+    barrier = threading.Barrier(tries)
+    statuses = []
+
+    def attempt(n):
+        try:
+            barrier.wait()
+            statuses.append(register(Client(), f"WRONG-CODE-{n:04d}").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(tries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(statuses) == tries
+    assert statuses.count(400) == 5
+    assert statuses.count(429) == tries - 5
+    assert RegistrationAttempt.objects.filter(outcome=AttemptOutcome.REFUSED_CODE).count() == 5
+
+
+PROXY = {"REMOTE_ADDR": "10.0.0.2"}
+
+
+def test_behind_the_trusted_proxy_each_customer_has_its_own_throttle(client, settings, on_prem):
+    # The issue: counted per REMOTE_ADDR, every customer behind the TLS proxy shared one
+    # bucket, so five wrong codes from anyone locked everyone out.
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.PORTAL_MAX_FAILURES = 3
+    guesser = {**PROXY, "HTTP_X_FORWARDED_FOR": "203.0.113.66"}
+    for n in range(3):
+        assert register(client, f"WRONG-CODE-000{n}", **guesser).status_code == 400
+    assert register(client, on_prem.activation_code, **guesser).status_code == 429
+
+    customer = {**PROXY, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    assert register(Client(), on_prem.activation_code, **customer).status_code == 302
+
+    assert set(
+        RegistrationAttempt.objects.filter(outcome=AttemptOutcome.REFUSED_CODE).values_list(
+            "client_ip", flat=True
+        )
+    ) == {"203.0.113.66"}
+    registered = RegistrationAttempt.objects.get(outcome=AttemptOutcome.REGISTERED)
+    assert registered.client_ip == "198.51.100.7"
+
+
+def test_a_forwarded_header_from_an_untrusted_client_does_not_escape_the_throttle(
+    client, settings, on_prem
+):
+    settings.TRUSTED_PROXIES = []
+    settings.PORTAL_MAX_FAILURES = 3
+    for n in range(3):
+        spoofed = {"HTTP_X_FORWARDED_FOR": f"192.0.2.{n}"}
+        assert register(client, f"WRONG-CODE-000{n}", **spoofed).status_code == 400
+    fresh = {"HTTP_X_FORWARDED_FOR": "192.0.2.99"}
+    assert register(client, "WRONG-CODE-0009", **fresh).status_code == 429
+
+
 # --- Input errors after a valid code ---------------------------------------------------------
 
 
@@ -299,6 +382,28 @@ def test_unknown_release_is_explained_and_the_code_stays_usable(client, on_prem)
     # The refused attempt is kept for the licensing team like any other.
     assert RegistrationAttempt.objects.filter(outcome=AttemptOutcome.REFUSED_INPUT).count() == 1
     assert register(client, on_prem.activation_code).status_code == 302
+
+
+@pytest.mark.parametrize("field", ["registration_id", "activation_code", "platform_version"])
+def test_a_nul_character_in_a_field_is_refused_and_never_stored(client, on_prem, field):
+    # PostgreSQL refuses NUL in text: the attempt's log row must not carry it.
+    values = {
+        "activation_code": on_prem.activation_code,
+        "registration_id": REGISTRATION_ID,
+        "platform_version": "11.30.0",
+    }
+    values[field] += "\x00"
+
+    response = client.post(PORTAL, values)
+
+    assert response.status_code == 400
+    # Refused by the form (or earlier, by the input hygiene middleware): whatever is logged
+    # of the attempt holds no NUL.
+    for attempt in RegistrationAttempt.objects.all():
+        assert attempt.outcome == AttemptOutcome.REFUSED_INPUT
+        assert "\x00" not in attempt.registration_id + attempt.detail
+    on_prem.refresh_from_db()
+    assert on_prem.activation_code_used_at is None
 
 
 def test_a_post_the_form_rejects_is_still_logged_as_an_attempt(client, on_prem):
