@@ -1,4 +1,5 @@
-"""What every licensing service shares: who may act, the row lock, the state check."""
+"""What every licensing service shares: who may act, the row lock, the state check, the
+mail of the change."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 from partners.dates import stamp, today
 from partners.scoping import is_licensing_team
 
+from .. import delivery, mails, notifications, selectors
 from ..choices import LicenseState
 from ..models import License, LicensePolicy
 
@@ -36,6 +38,18 @@ def apply(lic: License, change, by) -> None:
     fields = change.apply(lic)
     lic._history_user = by
     lic.save(update_fields=fields)
+
+
+def people(lic: License) -> selectors.People:
+    """Who is around the license, for its mails."""
+    return selectors.people_of([lic.pk])[lic.pk]
+
+
+def tell(*sent: mails.Mail) -> None:
+    """Write the mails to the outbox in the transaction of the change, and deliver them
+    once it commits: a change rolled back sends nothing, a change made loses no mail."""
+    notifications.queue_many(mails.rows(*sent))
+    delivery.after_commit()
 
 
 def lock(lic: License) -> License:

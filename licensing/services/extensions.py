@@ -13,17 +13,19 @@ from partners.choices import OpportunityStatus
 from partners.models import Opportunity
 from partners.scoping import is_solution_architect
 
-from .. import lifecycle
+from .. import lifecycle, mails
 from ..choices import ExtensionReason, ExtensionState, LicenseKind, LicenseState
 from ..models import Extension, License
 from .common import (
     apply,
     lock,
+    people,
     require_licensing_team,
     require_reason,
     require_state,
     stamp,
     sync,
+    tell,
     today,
 )
 from .requests import check_requester
@@ -216,8 +218,25 @@ def _extend_trial(locked, lic, *, by, requested_until, evaluation, on) -> Extens
     )
     _save_extension(ext, by, "trial extended by its solution architect")
     _reopen(locked, until=requested_until, by=by, reason=f"trial extended to {requested_until}")
+    _tell_granted(locked, ext)
     sync(lic, locked)
     return ext
+
+
+def _tell_granted(lic: License, ext: Extension) -> None:
+    """Whoever asked and both partner contacts hear of the new end date; an on-premises
+    license's technical contact gets its new license file from the portal."""
+    who = people(lic)
+    tell(
+        mails.extension_granted(
+            who,
+            extension_id=ext.pk,
+            requester=ext.requested_by.email,
+            until=ext.requested_until,
+            reason=ext.get_reason_display(),
+        ),
+        mails.active_again(who, ends_on=ext.requested_until, why=mails.EXTENDED),
+    )
 
 
 def _locked_extension(ext: Extension) -> Extension:
@@ -253,12 +272,14 @@ def grant_extension(ext: Extension, *, by, on: date | None = None) -> Extension:
         by=by,
         reason=f"extended to {locked_ext.requested_until} ({locked_ext.get_reason_display()})",
     )
+    _tell_granted(lic, locked_ext)
     sync(ext, locked_ext)
     return locked_ext
 
 
 @transaction.atomic
 def refuse_extension(ext: Extension, *, by, reason: str, on: date | None = None) -> Extension:
+    """The licensing team refuses an extension, saying why; whoever asked is told."""
     on = on or today()
     require_licensing_team(by, "refuse extensions of")
     reason = require_reason(reason)
@@ -274,6 +295,15 @@ def refuse_extension(ext: Extension, *, by, reason: str, on: date | None = None)
         by,
         f"refused: {reason}",
         ["state", "refusal_reason", "decided_by", "decided_at"],
+    )
+    tell(
+        mails.extension_refused(
+            people(locked_ext.license),
+            extension_id=locked_ext.pk,
+            requester=locked_ext.requested_by.email,
+            requested_until=locked_ext.requested_until,
+            reason=reason,
+        )
     )
     sync(ext, locked_ext)
     return locked_ext

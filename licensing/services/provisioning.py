@@ -11,18 +11,20 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_variables
 
-from .. import delivery, lifecycle, notifications
+from .. import delivery, lifecycle, mails, notifications
 from ..choices import LicenseState
 from ..models import Environment, Infrastructure, License, PlatformRelease
 from .common import (
     apply,
     lock,
+    people,
     require_licensing_team,
     require_reason,
     require_state,
     save,
     stamp,
     sync,
+    tell,
     today,
 )
 from .extensions import close_extension_requests
@@ -153,5 +155,6 @@ def cancel(lic: License, *, by, reason: str, on: date | None = None) -> License:
         "cancelled",
     )
     apply(locked, lifecycle.cancel(locked, reason=reason, on=on), by)
+    tell(mails.cancelled(people(locked), cancelled_on=on, reason=reason))
     close_extension_requests(locked, by=by, on=on)
     return sync(lic, locked)

@@ -17,11 +17,13 @@ from partners.scoping import is_channel_manager, is_licensing_team, is_solution_
 from partners.services import standing
 from partners.validators import has_line_break
 
+from .. import mails
 from ..calendar import add_business_days
 from ..choices import CLOUD_HOSTINGS, Hosting, LicenseKind, LicenseState
 from ..models import License, LicensePolicy
 from .common import (
     lock,
+    people,
     policy_of,
     require_licensing_team,
     require_reason,
@@ -29,6 +31,7 @@ from .common import (
     save,
     stamp,
     sync,
+    tell,
     today,
 )
 
@@ -285,7 +288,8 @@ def approve(lic: License, *, by, on: date | None = None) -> License:
     1. only the licensing team, only a requested license (row-locked: one approval wins);
     2. eligibility checked again on the approval day;
     3. the provisioning deadline: approval day + the policy's business days, skipping
-       weekends and the partner country's public holidays.
+       weekends and the partner country's public holidays;
+    4. the requester is told (written to the outbox in this transaction).
     """
     on = on or today()
     require_licensing_team(by, "approve")
@@ -314,12 +318,17 @@ def approve(lic: License, *, by, on: date | None = None) -> License:
         "approved",
         ["state", "approved_by", "approved_at", "decided_on", "provisioning_due_on"],
     )
+    tell(
+        mails.request_approved(
+            people(locked), decided_on=on, provisioning_due_on=locked.provisioning_due_on
+        )
+    )
     return sync(lic, locked)
 
 
 @transaction.atomic
 def refuse(lic: License, *, by, reason: str, on: date | None = None) -> License:
-    """Refuse a requested license, saying why."""
+    """Refuse a requested license, saying why; the requester is told, with the reason."""
     on = on or today()
     require_licensing_team(by, "refuse")
     reason = require_reason(reason)
@@ -329,4 +338,5 @@ def refuse(lic: License, *, by, reason: str, on: date | None = None) -> License:
     locked.state_reason = reason
     locked.decided_on = on
     save(locked, by, f"refused: {reason}", ["state", "state_reason", "decided_on"])
+    tell(mails.request_refused(people(locked), decided_on=on, reason=reason))
     return sync(lic, locked)

@@ -1,0 +1,191 @@
+"""Who is told about what: the lifecycle mails of a license, one function per event.
+
+| event                                   | to                                                   |
+| request approved / refused              | the requester                                        |
+| license expired / cancelled             | `People.follows_expiry`: both partner contacts and   |
+|                                         | the channel manager (a trial: its architect and the  |
+|                                         | partner's technical contact)                         |
+| extension granted / refused             | the extension's requester; a grant, both contacts too|
+| active again (renewed on-premises,      | the technical contact, on-premises only (a new       |
+| reactivated, extended)                  | license file is ready on the portal)                 |
+
+Each function takes plain values, the license's `People` (`selectors.people_of`, read for a
+whole nightly batch in a few queries) and what the event says, and returns its `Mail`; its
+`rows()` are the unsaved Notification rows, one per recipient. A service writes them with
+`notifications.queue_many` in the transaction of the change and delivers them once it
+commits; the nightly run writes a batch's with `ctx.queue_mail`.
+
+The key names the event: `<kind>:<license>:<what makes it one (its date, the extension's
+id)>:<recipient lower-cased>`, so the same kind of event on another day is another mail,
+and a replay of one event (a night run twice, a call refused the second time) is not. What
+a mail says is in its params (dates as ISO strings, reasons): it tells the event as it
+was, even when the license has moved on by the time the mail goes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from .choices import Hosting, NotificationKind
+from .models import Notification
+from .selectors import People, unique
+
+# Notification.key's length: an address too long to fit is named by its digest instead.
+KEY_LENGTH = Notification._meta.get_field("key").max_length
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One event's mail: its kind (also its template, templates/mail/<kind>.*), what
+    makes the event one, its recipients and what it says."""
+
+    kind: str
+    people: People
+    event: str
+    recipients: list[str]
+    params: dict = field(default_factory=dict)
+
+    @property
+    def template(self) -> str:
+        return str(self.kind)
+
+    def rows(self) -> list[Notification]:
+        return [
+            Notification(
+                kind=self.kind,
+                license_id=self.people.license_id,
+                partner_id=self.people.partner_id,
+                recipient=recipient,
+                template=self.template,
+                params=self.params,
+                key=key(self.kind, self.people.license_id, self.event, recipient),
+            )
+            for recipient in self.recipients
+        ]
+
+
+def key(kind: str, license_id: int, event: str, recipient: str) -> str:
+    """`<kind>:<license>:<event>:<recipient lower-cased>`; an address that would make it
+    longer than the column is replaced by its digest (still one key per recipient)."""
+    found = f"{kind}:{license_id}:{event}:{recipient.lower()}"
+    if len(found) <= KEY_LENGTH:
+        return found
+    digest = hashlib.sha256(recipient.lower().encode()).hexdigest()
+    return f"{kind}:{license_id}:{event}:sha256-{digest}"
+
+
+def iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+# --- The request -------------------------------------------------------------------------
+
+
+def request_approved(people: People, *, decided_on: date, provisioning_due_on: date | None) -> Mail:
+    """The requester: the license is approved and provisioned by the deadline."""
+    return Mail(
+        NotificationKind.REQUEST_APPROVED,
+        people,
+        iso(decided_on),
+        unique([people.requester]),
+        {"decided_on": iso(decided_on), "provisioning_due_on": iso(provisioning_due_on)},
+    )
+
+
+def request_refused(people: People, *, decided_on: date, reason: str) -> Mail:
+    """The requester, with the licensing team's reason."""
+    return Mail(
+        NotificationKind.REQUEST_REFUSED,
+        people,
+        iso(decided_on),
+        unique([people.requester]),
+        {"decided_on": iso(decided_on), "reason": reason},
+    )
+
+
+# --- Expired, cancelled ------------------------------------------------------------------
+
+
+def expired(people: People, *, expired_on: date, reason: str) -> Mail:
+    """No publishing from `expired_on`; cancelled (applications offline) at the end of the
+    policy's grace period unless it is active again before."""
+    cancels_on = expired_on + timedelta(days=people.grace_days)
+    return Mail(
+        NotificationKind.EXPIRED,
+        people,
+        iso(expired_on),
+        people.follows_expiry,
+        {"expired_on": iso(expired_on), "cancels_on": iso(cancels_on), "reason": reason},
+    )
+
+
+def cancelled(people: People, *, cancelled_on: date, reason: str) -> Mail:
+    """Cancelled, by the licensing team or at the end of the grace period, and why."""
+    return Mail(
+        NotificationKind.CANCELLED,
+        people,
+        iso(cancelled_on),
+        people.follows_expiry,
+        {"cancelled_on": iso(cancelled_on), "reason": reason},
+    )
+
+
+# --- Extensions --------------------------------------------------------------------------
+
+
+def extension_granted(
+    people: People, *, extension_id: int, requester: str, until: date, reason: str
+) -> Mail:
+    """Whoever asked for the extension and both partner contacts: the new end date."""
+    return Mail(
+        NotificationKind.EXTENSION_GRANTED,
+        people,
+        str(extension_id),
+        unique([requester, *people.contacts]),
+        {"extension_id": extension_id, "ends_on": iso(until), "reason": reason},
+    )
+
+
+def extension_refused(
+    people: People, *, extension_id: int, requester: str, requested_until: date, reason: str
+) -> Mail:
+    """Whoever asked for the extension, with the licensing team's reason."""
+    return Mail(
+        NotificationKind.EXTENSION_REFUSED,
+        people,
+        str(extension_id),
+        unique([requester]),
+        {
+            "extension_id": extension_id,
+            "requested_until": iso(requested_until),
+            "reason": reason,
+        },
+    )
+
+
+# --- Active again ------------------------------------------------------------------------
+
+RENEWED = "renewed"
+REACTIVATED = "reactivated"
+EXTENDED = "extended"
+
+
+def active_again(people: People, *, ends_on: date, why: str) -> Mail:
+    """Renewed, reactivated or extended to `ends_on`: an on-premises license needs a new
+    license file, and its technical contact gets it from the portal. A cloud license has
+    no file to install: nobody."""
+    on_premises = people.hosting == Hosting.ON_PREMISES
+    return Mail(
+        NotificationKind.ACTIVE_AGAIN,
+        people,
+        iso(ends_on),
+        unique([people.technical]) if on_premises else [],
+        {"ends_on": iso(ends_on), "why": why},
+    )
+
+
+def rows(*mails: Mail) -> list[Notification]:
+    """The rows of several mails, for one `queue_many`."""
+    return [row for mail in mails for row in mail.rows()]
