@@ -11,7 +11,6 @@ from datetime import date
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
 
 from partners.dates import today
@@ -56,8 +55,6 @@ def run_nightly(day: str | None = None, chunks: int | None = None) -> dict:
     chunks = chunks or settings.NIGHTLY_CHUNKS
     if chunks <= 1:
         return services.run_nightly(today=on)
-    # The countdown lives in the shared cache (Redis in production): decr is atomic.
-    cache.set(_countdown(on), chunks, timeout=nightly.LOCK_SECONDS * 4)
     for index in range(chunks):
         run_nightly_chunk.delay(on.isoformat(), index, chunks)
     return {"chunks": chunks}
@@ -65,16 +62,15 @@ def run_nightly(day: str | None = None, chunks: int | None = None) -> dict:
 
 @shared_task(**RETRY)
 def run_nightly_chunk(day: str, index: int, chunks: int) -> dict:
+    """One chunk of a split night; the chunk that finds every chunk finished runs the
+    global steps. A chunk whose worker was killed is delivered again (acks_late,
+    reject_on_worker_lost): its lock died with the worker, so the rerun starts at once,
+    marks the dead run failed and finishes the chunk, and the global steps still run once
+    the last chunk is done."""
     on = date.fromisoformat(day)
     counts = nightly.run_nightly(today=on, chunk=(index, chunks))
-    try:
-        remaining = cache.decr(_countdown(on))
-    except ValueError:  # the countdown expired: run the global steps anyway (idempotent)
-        remaining = 0
-    if remaining <= 0:
+    # Asked after this chunk's run is recorded: of chunks finishing together, at least the
+    # last one sees every chunk done (an extra global run finds nothing left to do).
+    if nightly.chunks_finished(on, chunks):
         nightly.run_global(today=on)
     return counts
-
-
-def _countdown(on: date) -> str:
-    return f"nightly-fanout:{on.isoformat()}"

@@ -365,12 +365,7 @@ def test_a_run_that_crashed_halfway_finishes_the_rest_when_run_again(
     ]
 
 
-def test_a_second_run_for_the_same_day_is_skipped_while_the_first_holds_the_lock(demo):
-    from django.core.cache import cache
-
-    cache.add(f"nightly-run:{TODAY}:all", "held by another worker", timeout=60)
-    assert run(TODAY) == {"skipped": 1}
-    assert NightlyRun.objects.get().status == RunStatus.SKIPPED
+# A run skipped while another holds the lock, a killed run and its rerun: test_nightly_lock.py
 
 
 def test_nightly_runs_are_listed_with_their_counts(demo):
