@@ -7,6 +7,7 @@ from datetime import date
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django_countries.fields import CountryField
@@ -18,6 +19,7 @@ from .validators import no_line_breaks
 TERMS_OVERLAP = "This term overlaps the term {other} of the same partner: terms may not overlap."
 TERM_TOO_LONG = "A partnership term lasts one year at most (ends on {latest} at the latest)."
 TERM_ENDS_BEFORE_START = "The term cannot end before it starts."
+FEE_NEGATIVE = "A partnership fee cannot be negative (a waived fee is 0, with 'fee waived')."
 REVOKED_BY_REQUIRED = "Say who revoked the term."
 REVOKED_BY_WITHOUT_DATE = "Give the revocation date, or leave 'revoked by' empty."
 CM_NOT_OF_REGION = "{user} is not a channel manager of {region}: add them to the region first."
@@ -181,7 +183,12 @@ class PartnershipTerm(models.Model):
     revoked_by = models.CharField(
         max_length=10, choices=RevokedBy.choices, blank=True, default=RevokedBy.NOBODY
     )
-    fee_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    fee_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0, message=FEE_NEGATIVE)],
+    )
     fee_confirmed_on = models.DateField(null=True, blank=True)
     fee_waived = models.BooleanField(default=False)
 
@@ -194,6 +201,11 @@ class PartnershipTerm(models.Model):
                 condition=Q(ends_on__gte=models.F("starts_on")),
                 name="term_ends_after_start",
                 violation_error_message=TERM_ENDS_BEFORE_START,
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_amount__gte=0),
+                name="term_fee_not_negative",
+                violation_error_message=FEE_NEGATIVE,
             ),
             # The "no overlap" rule is an exclusion constraint on PostgreSQL and a trigger on
             # SQLite, both added by migration 0002 (neither fits Meta on both databases).
