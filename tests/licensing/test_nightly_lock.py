@@ -2,8 +2,14 @@
 live run per day and part, a lock that dies with its process, a dead run recorded as
 failed with the counts it saved, and a rerun that starts at once and finishes the rest."""
 
+import email
+import email.policy
 import os
+import signal
+import subprocess
+import sys
 import time as clock
+from collections import Counter
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from io import StringIO
@@ -16,9 +22,10 @@ from django.db import connection, connections
 
 from licensing import nightly, services, tasks
 from licensing.choices import LicenseState, RunStatus
-from licensing.models import License, LicensePolicy, NightlyRun
+from licensing.models import License, LicensePolicy, NightlyRun, Notification
 from licensing.nightly import lock, runner
 from tests.factories import TODAY, IncidentFactory
+from tests.test_celery_worker import database_url
 
 pytestmark = pytest.mark.django_db
 
@@ -276,3 +283,92 @@ def test_a_skipped_chunk_does_not_start_the_global_steps_early(partner):
     # The live chunk 2 finishes (here: runs again, now that it holds the lock).
     tasks.run_nightly_chunk(day, 1, 3)
     assert statuses(TODAY, "global") == [RunStatus.FINISHED]
+
+
+# --- a real process, killed mid-delivery ---------------------------------------------------
+
+
+def mails_in(folder: Path) -> Counter:
+    """(recipient, subject) of every message the stalling server received, counted."""
+    seen = Counter()
+    for path in folder.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        seen[(str(message["To"]), str(message["Subject"]))] += 1
+    return seen
+
+
+def run_nightly_process(day, env, log: Path, **extra) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - fixed arguments
+        [sys.executable, "manage.py", "run_nightly", "--date", day.isoformat()],
+        cwd=ROOT,
+        env={**env, **extra},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_killed_mid_delivery_sends_every_mail_once_when_run_again(
+    partner, licensing_user, tmp_path
+):
+    needs_postgresql("a subprocess shares the test database")
+    ends_on = TODAY + timedelta(days=7)
+    due_licenses(15, partner, licensing_user, ends_on=ends_on)
+    Notification.objects.all().delete()  # nothing pending but tonight's reminders
+    day, expected = TODAY, 30  # the 7-day reminder of 15 licenses to both partner contacts
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.licensing.stalling_mail_settings",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "STALLING_MAIL_DIR": str(mail_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    # 1. The first run stalls on its 9th mail, with 8 sent and marked sent: killed there.
+    first_log = tmp_path / "first.log"
+    first = run_nightly_process(day, env, first_log, STALLING_MAIL_AFTER="8")
+    sent = Notification.objects.filter(sent_at__isnull=False)
+    deadline = clock.monotonic() + 60
+    while not (len(list(mail_dir.glob("*.eml"))) == 8 and sent.count() == 8):
+        if first.poll() is not None or clock.monotonic() > deadline:
+            pytest.fail("the run did not stall on its 9th mail:\n" + first_log.read_text())
+        clock.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    dead = NightlyRun.objects.get(day=day)
+    print(f"\n$ manage.py run_nightly --date {day}  (SIGKILL after 8 mails)")
+    print(first_log.read_text(), end="")
+    print(f"[row #{dead.pk}: {dead.status}, {dead.counts}]")
+    assert dead.status == RunStatus.RUNNING  # what a kill leaves behind
+    assert dead.counts["reminders"] == expected  # saved as the run went
+    assert sent.count() == 8
+
+    # 2. The rerun: not skipped, not kept waiting; the rest goes out, nothing twice.
+    second_log = tmp_path / "second.log"
+    started = clock.monotonic()
+    second = run_nightly_process(day, env, second_log)
+    assert second.wait(timeout=120) == 0, second_log.read_text()
+    took = clock.monotonic() - started
+    printed = second_log.read_text()
+    print(f"$ manage.py run_nightly --date {day}  (rerun, {took:.1f} s)")
+    print(printed, end="")
+
+    mails = mails_in(mail_dir)
+    assert sum(mails.values()) == expected and set(mails.values()) == {1}, mails
+    rows = Notification.objects.filter(kind="reminder")
+    assert rows.count() == expected and not rows.filter(sent_at__isnull=True).exists()
+    assert set(mails) == set(rows.values_list("recipient", "subject"))
+    runs = list(NightlyRun.objects.filter(day=day).order_by("started_at", "pk"))
+    for run in runs:
+        print(f"[row #{run.pk}: {run.status}, {run.error or 'no error'}, {run.counts}]")
+    assert [run.status for run in runs] == [RunStatus.FAILED, RunStatus.FINISHED]
+    assert runs[0].error == nightly.DIED
+    # Every reminder is in some run's counts; the rerun sent what the dead one had not.
+    assert runs[0].counts["reminders"] + runs[1].counts["reminders"] == expected
+    assert runs[1].counts["mails_sent"] == expected - 8
+    assert "skipped" not in printed and "marked failed" in printed
+    assert took < 60
