@@ -29,6 +29,8 @@ from tests.factories import (
 class World:
     users: dict = field(default_factory=dict)
     regions: dict = field(default_factory=dict)
+    # What no page may ever show, whoever asks: the API tokens, shown once when issued.
+    tokens: list = field(default_factory=list)
 
 
 def build_region(world: World, code: str, team, release) -> None:
@@ -89,7 +91,7 @@ def build_region(world: World, code: str, team, release) -> None:
     )
     ipp_services.grant(permission, by=team, on=TODAY)
     ipp_services.check_and_log(application=app, target=trial.infrastructure, caller="service")
-    ipp_services.issue_token(trial.infrastructure, by=team)
+    world.tokens.append(ipp_services.issue_token(trial.infrastructure, by=team))
 
     world.users[f"cm_{code}"] = manager
     world.users[f"sa_{code}"] = architect
@@ -97,7 +99,32 @@ def build_region(world: World, code: str, team, release) -> None:
         "region": region,
         "partner": partner,
         "licenses": [demo, trial, waiting],
+        "application": app,
     }
+
+
+def link_regions(world: World, team) -> None:
+    """B's application allowed on A's Trial infrastructure, and a check of it logged there:
+    a page of region A's infrastructure then has something of region B to leave out."""
+    b, a_trial = world.regions["b"], world.regions["a"]["licenses"][1]
+    developer = b["licenses"][0].infrastructure
+    permission = ipp_services.request_permission(
+        applications=[b["application"]],
+        source=developer,
+        target=a_trial.infrastructure,
+        by=world.users["cm_b"],
+        on=TODAY,
+    )
+    ipp_services.record_consent(
+        permission,
+        contact=b["partner"].contacts.get(role="technical"),
+        by=world.users["cm_b"],
+        on=TODAY,
+    )
+    ipp_services.grant(permission, by=team, on=TODAY)
+    ipp_services.check_and_log(
+        application=b["application"], target=a_trial.infrastructure, caller="service"
+    )
 
 
 def build() -> World:
@@ -111,6 +138,7 @@ def build() -> World:
     release = ReleaseFactory()
     for code in ("a", "b"):
         build_region(world, code, team, release)
+    link_regions(world, team)
     services.run_nightly(today=TODAY)
     assert License.objects.count() == 6
     return world
