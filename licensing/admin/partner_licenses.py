@@ -22,7 +22,10 @@ class LicenseInline(ReadOnlyMixin, admin.TabularInline):
     ordering = ["-id"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("policy")
+        # The rows the user's own license list shows (the region scope, an architect's
+        # assignment): a partner's page is no way round the license pages' "doesn't exist".
+        licenses = self.admin_site.get_model_admin(License).get_queryset(request)
+        return licenses.select_related("policy").order_by(*self.ordering)
 
     @admin.display(description="license")
     def license_link(self, lic: License) -> str:

@@ -1,0 +1,65 @@
+"""What the penetration test of issue 17 found on pages a role may open: rows of another
+scope on them (the partner's licenses, an infrastructure's permissions in), a write offered
+to a read-only role, and answers that differ between "outside your scope" and "no such"."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from licensing.models import License
+from tests.security.world import build
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build()
+
+
+def license_url(lic) -> str:
+    return reverse("admin:licensing_license_change", args=[lic.pk])
+
+
+def overview_url(infrastructure) -> str:
+    return reverse("admin:ipp_infrastructure_overview", args=[infrastructure.pk])
+
+
+def check_url(infrastructure) -> str:
+    return reverse("admin:ipp_infrastructure_check", args=[infrastructure.pk])
+
+
+def page(client, url) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def message_texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+# --- 1. The partner page's licenses ------------------------------------------------------
+
+
+def test_partner_page_lists_only_the_licenses_the_architect_may_see(client, world):
+    architect = world.users["sa_a"]
+    client.force_login(architect)
+    mine = License.objects.filter(opportunity__solution_architect=architect)
+    assert mine.count() == 1
+
+    for code in ("a", "b"):
+        partner = world.regions[code]["partner"]
+        html = page(client, reverse("admin:partners_partner_change", args=[partner.pk]))
+        for lic in partner.licenses.all():
+            # The same licenses as her own license list: her Trial, not the partner's DL
+            # nor another architect's Trial (whose licensee is that architect's prospect).
+            assert (license_url(lic) in html) == (lic in mine), lic
+        assert "Prospect B" not in html
+
+
+def test_partner_page_still_lists_every_license_of_the_channel_managers_partner(client, world):
+    client.force_login(world.users["cm_a"])
+    partner = world.regions["a"]["partner"]
+    html = page(client, reverse("admin:partners_partner_change", args=[partner.pk]))
+    assert all(license_url(lic) in html for lic in world.regions["a"]["licenses"])
