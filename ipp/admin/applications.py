@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from licensing.models import Infrastructure
+from licensing.models import Infrastructure, License
 from partners.admin_tools import RegionScopedAdmin
 from partners.scoping import is_licensing_team
 
@@ -76,29 +76,41 @@ class ApplicationAdmin(RegionScopedAdmin):
             raise PermissionDenied
         return get_object_or_404(visible_infrastructures(request.user), pk=pk)
 
+    def _visible(self, request, model):
+        """The rows of `model` the user's own list of them shows: what this page may name."""
+        return self.admin_site.get_model_admin(model).get_queryset(request)
+
     def overview_view(self, request, pk: int):
         """An infrastructure's applications, permissions out and in, its API token and the
-        recent deployment checks about it, in a constant number of queries."""
+        recent deployment checks about it, in a constant number of queries. Each list holds
+        only the rows the user's own list of them shows: a permission in from another
+        region's developer is not named here either."""
         infrastructure = self._overview_infrastructure(request, pk)
         user = request.user
-        permissions = DeploymentPermission.objects.select_related(
-            "source__owner_partner", "target__owner_partner", "consent_by"
-        ).prefetch_related("applications")
+        permissions = (
+            self._visible(request, DeploymentPermission)
+            .select_related("source__owner_partner", "target__owner_partner", "consent_by")
+            .prefetch_related("applications")
+            .order_by("-id")
+        )
         show_checks = user.has_perm("ipp.view_deploymentcheck")
         context = {
             **self.admin_site.each_context(request),
             "title": f"IPP overview: {infrastructure}",
             "opts": self.model._meta,
             "infrastructure": infrastructure,
-            "applications": infrastructure.applications.all(),
+            "applications": self.get_queryset(request).filter(developed_in=infrastructure),
             "permissions_out": with_tones(permissions.filter(source=infrastructure)),
             "permissions_in": with_tones(permissions.filter(target=infrastructure)),
-            "licenses": infrastructure.licenses.select_related("policy").order_by("-id"),
+            "licenses": self._visible(request, License)
+            .filter(infrastructure=infrastructure)
+            .select_related("policy")
+            .order_by("-id"),
             "show_checks": show_checks,
             "checks": (
-                DeploymentCheck.objects.filter(target=infrastructure).select_related("application")[
-                    :RECENT_CHECKS
-                ]
+                self._visible(request, DeploymentCheck)
+                .filter(target=infrastructure)
+                .select_related("application")[:RECENT_CHECKS]
                 if show_checks
                 else []
             ),

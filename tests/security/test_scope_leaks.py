@@ -6,6 +6,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from ipp.models import DeploymentPermission
 from licensing.models import License
 from tests.security.world import build
 
@@ -63,3 +64,32 @@ def test_partner_page_still_lists_every_license_of_the_channel_managers_partner(
     partner = world.regions["a"]["partner"]
     html = page(client, reverse("admin:partners_partner_change", args=[partner.pk]))
     assert all(license_url(lic) in html for lic in world.regions["a"]["licenses"])
+
+
+# --- 2. The IPP overview of an infrastructure --------------------------------------------
+
+
+def test_overview_shows_only_the_permissions_in_the_channel_manager_may_see(client, world):
+    a, b = world.regions["a"], world.regions["b"]
+    target = a["licenses"][1].infrastructure
+    ours = DeploymentPermission.objects.get(target=target, source__owner_partner=a["partner"])
+    theirs = DeploymentPermission.objects.get(target=target, source__owner_partner=b["partner"])
+    client.force_login(world.users["cm_a"])
+
+    html = page(client, overview_url(target))
+
+    assert reverse("admin:ipp_deploymentpermission_change", args=[ours.pk]) in html
+    assert reverse("admin:ipp_deploymentpermission_change", args=[theirs.pk]) not in html
+    developer = b["licenses"][0].infrastructure
+    consent = theirs.consent_by
+    for value in (developer.name, developer.registration_id, "App B", "Partner B", consent.name):
+        assert value not in html, value
+
+
+def test_overview_shows_every_permission_in_to_the_licensing_team(client, world):
+    target = world.regions["a"]["licenses"][1].infrastructure
+    client.force_login(world.users["lt"])
+    html = page(client, overview_url(target))
+    for permission in DeploymentPermission.objects.filter(target=target):
+        assert reverse("admin:ipp_deploymentpermission_change", args=[permission.pk]) in html
+    assert "App B" in html
