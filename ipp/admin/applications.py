@@ -76,6 +76,12 @@ class ApplicationAdmin(RegionScopedAdmin):
             raise PermissionDenied
         return get_object_or_404(visible_infrastructures(request.user), pk=pk)
 
+    def _may_check(self, request) -> bool:
+        """The check is logged (a DeploymentCheck row): for those who may change IPP records
+        (the licensing team; a channel manager, who records consent), not a read-only role."""
+        permissions = self.admin_site.get_model_admin(DeploymentPermission)
+        return self.has_change_permission(request) or permissions.has_change_permission(request)
+
     def _visible(self, request, model):
         """The rows of `model` the user's own list of them shows: what this page may name."""
         return self.admin_site.get_model_admin(model).get_queryset(request)
@@ -119,6 +125,7 @@ class ApplicationAdmin(RegionScopedAdmin):
             .select_related("created_by")
             .first(),
             "can_issue_token": is_licensing_team(user) and bool(infrastructure.registration_id),
+            "can_check": self._may_check(request),
             "check_form": CheckForm(),
         }
         return TemplateResponse(request, "admin/ipp/infrastructure_overview.html", context)
@@ -128,6 +135,8 @@ class ApplicationAdmin(RegionScopedAdmin):
         call, with the admin user as the caller."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        if not self._may_check(request):
+            raise PermissionDenied  # before the lookup: the same answer for any id
         infrastructure = self._overview_infrastructure(request, pk)
         form = CheckForm(request.POST)
         application = None

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from ipp.models import DeploymentPermission
+from ipp.models import DeploymentCheck, DeploymentPermission
 from licensing.models import License
 from tests.security.world import build
 
@@ -93,3 +93,35 @@ def test_overview_shows_every_permission_in_to_the_licensing_team(client, world)
     for permission in DeploymentPermission.objects.filter(target=target):
         assert reverse("admin:ipp_deploymentpermission_change", args=[permission.pk]) in html
     assert "App B" in html
+
+
+# --- 8. The overview's check writes: not for a read-only role ----------------------------
+
+
+def test_auditor_may_not_record_a_deployment_check(client, world):
+    target = world.regions["a"]["licenses"][1].infrastructure
+    app = world.regions["a"]["application"]
+    checks = DeploymentCheck.objects.count()
+    client.force_login(world.users["auditor"])
+
+    response = client.post(check_url(target), {"application_key": str(app.key)})
+
+    assert response.status_code == 403
+    assert DeploymentCheck.objects.count() == checks
+    html = page(client, overview_url(target))
+    assert check_url(target) not in html and 'id="ipp-check"' not in html
+
+
+@pytest.mark.parametrize("role", ["lt", "cm_a"])
+def test_roles_that_may_change_ipp_records_run_the_check(client, world, role):
+    target = world.regions["a"]["licenses"][1].infrastructure
+    app = world.regions["a"]["application"]
+    client.force_login(world.users[role])
+    assert check_url(target) in page(client, overview_url(target))
+
+    response = client.post(check_url(target), {"application_key": str(app.key)}, follow=True)
+
+    assert response.status_code == 200
+    check = DeploymentCheck.objects.order_by("-id").first()
+    assert (check.application, check.caller) == (app, f"admin:{role}")
+    assert any(t.startswith(f"{app} on ") for t in message_texts(response))
