@@ -141,8 +141,11 @@ class ApplicationAdmin(RegionScopedAdmin):
         form = CheckForm(request.POST)
         application = None
         if form.is_valid():
+            # Among the applications the user sees: another region's key gets the answer of
+            # a key that does not exist, never its name.
             application = (
-                Application.objects.select_related("developed_in")
+                self.get_queryset(request)
+                .select_related("developed_in")
                 .filter(key=form.cleaned_data["application_key"])
                 .first()
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -19,6 +19,7 @@ from partners.scoping import is_licensing_team
 from .. import services
 from ..forms import TokenIssueForm
 from ..models import DeploymentCheck, InfrastructureToken
+from ..selectors import visible_infrastructures
 from .common import infrastructure_link, overview_url
 
 
@@ -152,7 +153,13 @@ class InfrastructureTokenAdmin(AuditedAdmin):
         """The "Issue a new token" button of an infrastructure's IPP overview."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        infrastructure = get_object_or_404(Infrastructure, pk=infrastructure_id)
+        # Who may not issue is refused before the lookup, and the lookup is the user's
+        # scope: an id outside it answers as one that does not exist.
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        infrastructure = get_object_or_404(
+            visible_infrastructures(request.user), pk=infrastructure_id
+        )
         try:
             token = services.issue_token(infrastructure, by=request.user)
         except ValidationError as error:

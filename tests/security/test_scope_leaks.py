@@ -2,11 +2,13 @@
 scope on them (the partner's licenses, an infrastructure's permissions in), a write offered
 to a read-only role, and answers that differ between "outside your scope" and "no such"."""
 
+import uuid
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from ipp.models import DeploymentCheck, DeploymentPermission
+from ipp.models import DeploymentCheck, DeploymentPermission, InfrastructureToken
 from licensing.models import License
 from tests.security.world import build
 
@@ -125,3 +127,36 @@ def test_roles_that_may_change_ipp_records_run_the_check(client, world, role):
     check = DeploymentCheck.objects.order_by("-id").first()
     assert (check.application, check.caller) == (app, f"admin:{role}")
     assert any(t.startswith(f"{app} on ") for t in message_texts(response))
+
+
+# --- 9. "Outside your scope" answers as "no such" -----------------------------------------
+
+
+def test_token_issue_answers_the_same_for_another_regions_infrastructure_as_for_none(client, world):
+    elsewhere = world.regions["b"]["licenses"][1].infrastructure
+    tokens = InfrastructureToken.objects.count()
+    for role in ("cm_a", "sa_a"):
+        client.force_login(world.users[role])
+        answers = {
+            client.post(reverse("admin:ipp_infrastructuretoken_issue", args=[pk])).status_code
+            for pk in (elsewhere.pk, 999_999)
+        }
+        assert len(answers) == 1, (role, answers)
+    assert InfrastructureToken.objects.count() == tokens
+
+
+def test_overview_check_answers_another_regions_application_as_an_unknown_key(client, world):
+    target = world.regions["a"]["licenses"][1].infrastructure
+    theirs = world.regions["b"]["application"]
+    checks = DeploymentCheck.objects.count()
+    client.force_login(world.users["cm_a"])
+
+    answers = []
+    for key in (theirs.key, uuid.uuid4()):
+        response = client.post(check_url(target), {"application_key": str(key)}, follow=True)
+        assert response.status_code == 200
+        assert theirs.name not in response.content.decode()
+        answers.append(message_texts(response))
+
+    assert answers[0] == answers[1] == ["Unknown application key."]
+    assert DeploymentCheck.objects.count() == checks
