@@ -207,6 +207,10 @@ class DeploymentPermissionAdmin(TransitionsMixin, RegionScopedAdmin):
         return f"{permission}: {self.transition(name).label.lower()} done ({state})."
 
     def transition_view(self, request, object_id, name):
+        # Refused before the lookup: a role without the permission gets one answer for any
+        # id, not 403 for a permission that exists and 404 for one that does not.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         permission = self.get_object(request, object_id)
         if permission is not None and not self.has_change_permission(request, permission):
             raise PermissionDenied

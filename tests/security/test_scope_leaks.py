@@ -160,3 +160,19 @@ def test_overview_check_answers_another_regions_application_as_an_unknown_key(cl
 
     assert answers[0] == answers[1] == ["Unknown application key."]
     assert DeploymentCheck.objects.count() == checks
+
+
+def test_permission_transition_answers_the_same_for_any_id_to_a_role_without_ipp(client, world):
+    """A solution architect has no IPP permission: an existing permission's id must not get
+    another answer (403) than an id that names nothing (404)."""
+    permission = DeploymentPermission.objects.filter(state="granted").first()
+    client.force_login(world.users["sa_a"])
+    answers = {
+        client.post(
+            reverse("admin:ipp_deploymentpermission_transition", args=[pk, "revoke"]),
+            {"reason": "probe"},
+        ).status_code
+        for pk in (permission.pk, 999_999)
+    }
+    assert answers == {403}
+    assert DeploymentPermission.objects.get(pk=permission.pk).state == "granted"
