@@ -31,6 +31,7 @@ ACTIONS = (
     "cancelled",
     "partners_former",
     "reminders",
+    "lifecycle_mails",
     "overdue_flagged",
     "overdue_alerts",
     "upgrade_reports",

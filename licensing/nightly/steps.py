@@ -2,7 +2,8 @@
 grace, remind, flag late provisioning; then former partners and the upgrade report.
 
 Each step selects what is due with an indexed query and applies the lifecycle rule of
-`licensing.lifecycle` to each row of a batch; `bulk` writes the batch.
+`licensing.lifecycle` to each row of a batch; `bulk` writes the batch, and `tell` writes
+its lifecycle mails (`licensing.mails`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,14 +19,36 @@ from partners.choices import PartnerStatus
 from partners.models import Partner
 from partners.services import FORMER_NOT_RENEWED
 
-from .. import lifecycle, outbox, selectors
-from ..choices import LicenseKind, LicenseState, NotificationKind
+from .. import lifecycle, mails, outbox, selectors
+from ..choices import Hosting, LicenseKind, LicenseState, NotificationKind
 from ..models import License, LicensePolicy, Notification, PlatformRelease
 from . import bulk
 from .bulk import Context, batches, partners_of
 from .reminders import send_reminders
 
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
+
+
+def tell(ctx: Context, licenses: list, mail_of) -> None:
+    """The lifecycle mails of a batch's changed licenses, `mail_of(license, people)` each:
+    their people read for the whole batch (`selectors.people_of`, a few queries, none per
+    license), the rows written in the batch's transaction, delivered at the end of the run."""
+    if not licenses:
+        return
+    people = selectors.people_of([lic.pk for lic in licenses])
+    written = mails.rows(*(mail_of(lic, people[lic.pk]) for lic in licenses))
+    ctx.counts["lifecycle_mails"] += ctx.queue_mail(written)
+
+
+def expiry_mail(lic, people) -> mails.Mail:
+    # The history's reason says "expired: <why>": the mail says why.
+    why = lic._change_reason.removeprefix("expired: ")
+    return mails.expired(people, expired_on=lic.expired_on, reason=why)
+
+
+def on_premises(licenses: list) -> list:
+    """The licenses that need a new license file when their dates change."""
+    return [lic for lic in licenses if lic.hosting == Hosting.ON_PREMISES]
 
 
 # --- (a) partner-program licenses past their end: renew or expire ------------------------
@@ -37,7 +60,7 @@ def renew_or_expire(ctx: Context) -> None:
             policy__kind__in=PARTNER_PROGRAM, state=LicenseState.ACTIVE, ends_on__lt=ctx.day
         )
     )
-    for batch in batches(due, "partner_id", "ends_on", "state", "expired_on"):
+    for batch in batches(due, "partner_id", "hosting", "ends_on", "state", "expired_on"):
         partners = partners_of(batch)
         renewed, expired = [], []
         for lic in batch:
@@ -45,6 +68,16 @@ def renew_or_expire(ctx: Context) -> None:
             (expired if lic.state == LicenseState.EXPIRED else renewed).append(lic)
         ctx.save(renewed, ["ends_on"])
         ctx.save(expired, ["state", "expired_on"])
+        # Expired: no publishing, and the cancellation date; renewed on-premises: a new file.
+        tell(
+            ctx,
+            expired + on_premises(renewed),
+            lambda lic, people: (
+                expiry_mail(lic, people)
+                if lic.state == LicenseState.EXPIRED
+                else mails.active_again(people, ends_on=lic.ends_on, why=mails.RENEWED)
+            ),
+        )
         ctx.counts["renewed"] += len(renewed)
         ctx.counts["expired"] += len(expired)
 
@@ -89,6 +122,13 @@ def reactivate_within_grace(ctx: Context) -> None:
                     change.apply(lic)
                     back.append(lic)
             ctx.save(back, ["state", "ends_on", "expired_on"])
+            tell(
+                ctx,
+                on_premises(back),
+                lambda lic, people: mails.active_again(
+                    people, ends_on=lic.ends_on, why=mails.REACTIVATED
+                ),
+            )
             ctx.counts["reactivated"] += len(back)
 
 
@@ -105,6 +145,7 @@ def expire_trials(ctx: Context) -> None:
         for lic in batch:
             lifecycle.expire_trial(lic).apply(lic)
         ctx.save(batch, ["state", "expired_on"])
+        tell(ctx, batch, expiry_mail)
         ctx.counts["trials_expired"] += len(batch)
 
 
@@ -126,6 +167,13 @@ def cancel_after_grace(ctx: Context) -> None:
                 change.apply(lic)
             ctx.save(batch, ["state", "cancelled_on", "state_reason"])
             ctx.close_extension_requests(batch)
+            tell(
+                ctx,
+                batch,
+                lambda lic, people: mails.cancelled(
+                    people, cancelled_on=lic.cancelled_on, reason=lic.state_reason
+                ),
+            )
             ctx.counts["cancelled"] += len(batch)
 
 

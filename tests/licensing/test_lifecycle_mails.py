@@ -9,7 +9,7 @@ from django.core import mail
 from licensing import mails, services
 from licensing.choices import NotificationKind
 from licensing.models import Notification
-from tests.factories import TODAY
+from tests.factories import TODAY, TermFactory
 from tests.helpers import refused
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +245,159 @@ def test_a_key_names_kind_license_event_and_recipient_and_always_fits_its_column
     assert len(key) <= mails.KEY_LENGTH
     assert key.startswith("extension_granted:1234567:7654321:sha256-")
     assert key != mails.key("extension_granted", 1234567, "7654321", "b" + long_address)
+
+
+# --- The night ---------------------------------------------------------------------------
+
+
+def run(day):
+    return services.run_nightly(today=day)
+
+
+def next_term(partner, after, **kwargs):
+    start = after + timedelta(days=1)
+    return TermFactory(
+        partner=partner, starts_on=start, ends_on=start + timedelta(days=364), **kwargs
+    )
+
+
+def test_the_night_a_license_expires_tells_both_contacts_and_the_channel_manager_once(
+    followed, provisioned, release, channel_manager
+):
+    lic = provisioned(followed)
+    expired_on = lic.ends_on + timedelta(days=1)
+    told = [*contacts(followed), channel_manager.email]
+
+    counts = run(expired_on)  # no term after the current one: it expires
+
+    assert counts["lifecycle_mails"] == 3
+    assert {row.key for row in rows(NotificationKind.EXPIRED)} == {
+        f"expired:{lic.pk}:{expired_on}:{email}" for email in told
+    }
+    messages = sent("no publishing")
+    assert sorted(m.to[0] for m in messages) == sorted(told)  # the night delivered them
+    message = messages[0]
+    assert message.subject == f"Demo License {lic} expired on {expired_on}: no publishing"
+    assert f"expired on\n{expired_on}: from that day no application is published" in message.body
+    assert f"it is cancelled on {expired_on + GRACE}" in message.body
+    assert f"Reason: no partnership term covers {expired_on}" in message.body
+    assert "Extension Policy" in message.body
+    # The same night again: the license is no longer due, and nobody is told twice.
+    mail.outbox.clear()
+    assert run(expired_on)["lifecycle_mails"] == 0
+    assert len(rows(NotificationKind.EXPIRED)) == 3 and not sent("no publishing")
+
+
+def test_an_expired_trial_tells_its_architect_and_the_technical_contact(trial, partner, architect):
+    expired_on = trial.ends_on + timedelta(days=1)
+
+    run(expired_on)
+
+    assert recipients(NotificationKind.EXPIRED) == {architect.email, technical(partner)}
+    (row, _) = rows(NotificationKind.EXPIRED)
+    assert row.params == {
+        "expired_on": expired_on.isoformat(),
+        "cancels_on": (expired_on + GRACE).isoformat(),
+        "reason": "end of the trial",
+    }
+    assert "may still extend the trial" in sent("no publishing")[0].body
+
+
+def test_a_license_expiring_again_on_another_day_is_told_again(
+    followed, provisioned, release, channel_manager, licensing_user
+):
+    lic = provisioned(followed)
+    run(lic.ends_on + timedelta(days=1))
+    lic.refresh_from_db()
+    ext = ask(lic, channel_manager)
+    services.grant_extension(ext, by=licensing_user, on=lic.expired_on)
+
+    run(ext.requested_until + timedelta(days=1))  # the extension ran out: a second expiry
+
+    days = {row.params["expired_on"] for row in rows(NotificationKind.EXPIRED)}
+    assert days == {
+        lic.expired_on.isoformat(),
+        (ext.requested_until + timedelta(days=1)).isoformat(),
+    }
+    assert len(rows(NotificationKind.EXPIRED)) == 6
+
+
+def test_the_night_that_cancels_after_grace_tells_the_same_people_why_once(
+    followed, provisioned, release, channel_manager
+):
+    lic = provisioned(followed)
+    expired_on = lic.ends_on + timedelta(days=1)
+    run(expired_on)
+    cancelled_on = expired_on + GRACE
+
+    assert not rows(NotificationKind.CANCELLED)
+    run(cancelled_on)
+
+    assert {row.key for row in rows(NotificationKind.CANCELLED)} == {
+        f"cancelled:{lic.pk}:{cancelled_on}:{email}"
+        for email in [*contacts(followed), channel_manager.email]
+    }
+    message = sent("cancelled on")[0]
+    assert message.subject == f"Demo License {lic} cancelled on {cancelled_on}"
+    assert "Reason: grace period of 30 days over" in message.body
+    assert "applications are taken offline" in message.body
+    run(cancelled_on)
+    run(cancelled_on + timedelta(days=1))
+    assert len(rows(NotificationKind.CANCELLED)) == 3
+
+
+def test_an_on_premises_license_renewed_at_night_gets_a_new_file_and_a_cloud_one_no_mail(
+    partner, region, provisioned, release
+):
+    from tests.factories import partner_ready_for_licenses
+
+    on_premises = provisioned(partner, hosting="on_premises")
+    cloud_partner = partner_ready_for_licenses(region=region, name="Porto Apps SA")
+    cloud = provisioned(cloud_partner)
+    for each in (partner, cloud_partner):
+        term = next_term(each, on_premises.ends_on)
+    day = on_premises.ends_on + timedelta(days=1)
+
+    assert run(day)["renewed"] == 2
+
+    (row,) = rows(NotificationKind.ACTIVE_AGAIN)
+    assert row.key == f"active_again:{on_premises.pk}:{term.ends_on}:{technical(partner)}"
+    (message,) = sent("New license file")
+    assert f"was renewed\nto {term.ends_on}, its last valid day" in message.body
+    assert "/portal/" in message.body
+    # The cloud license renewed too, and nobody is told: it has no file to install.
+    assert not cloud.notifications.filter(kind=NotificationKind.ACTIVE_AGAIN).exists()
+    run(day)
+    assert len(rows(NotificationKind.ACTIVE_AGAIN)) == 1
+
+
+def test_an_on_premises_license_active_again_within_grace_gets_a_new_file(partner, provisioned):
+    lic = provisioned(partner, hosting="on_premises")
+    end = lic.ends_on
+    run(end + timedelta(days=1))
+    term = next_term(partner, end, signed_on=end + timedelta(days=10))  # signed late
+
+    assert run(end + timedelta(days=11))["reactivated"] == 1
+
+    (row,) = rows(NotificationKind.ACTIVE_AGAIN)
+    assert (row.recipient, row.params) == (
+        technical(partner),
+        {"ends_on": term.ends_on.isoformat(), "why": mails.REACTIVATED},
+    )
+    assert f"is active again\nto {term.ends_on}" in sent("New license file")[0].body
+    run(end + timedelta(days=11))
+    assert len(rows(NotificationKind.ACTIVE_AGAIN)) == 1
+
+
+def test_the_people_of_a_batch_are_read_in_four_queries_whatever_its_size(
+    region, provisioned, release, trial, django_assert_num_queries
+):
+    from licensing import selectors
+    from tests.factories import partner_ready_for_licenses
+
+    ids = [trial.pk]
+    for i in range(5):
+        ids.append(provisioned(partner_ready_for_licenses(region=region, name=f"P{i}")).pk)
+    with django_assert_num_queries(4):
+        people = selectors.people_of(ids)
+    assert set(people) == set(ids)
