@@ -10,9 +10,10 @@ from uuid import UUID
 
 import tablib
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -43,6 +44,13 @@ class ScopedChoicesMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
+# An export's parameters are the list's filters. Where Django's list sends a filter it does
+# not have, or a value the filter cannot take, back to the bare list ("?e=1"), an export,
+# which a script may be fetching, answers 400 with this.
+INVALID_FILTER = (
+    "Bad request: the export's parameters must be the list's filters, with values they take."
+)
+
 # Never exported, shown in lists or kept in history: the secrets of the desk.
 SECRET_FIELDS = {
     "licensing.license": ("activation_code",),
@@ -70,7 +78,10 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         )
 
     def _history_visible(self, request, object_id) -> bool:
-        pk = unquote(object_id)
+        try:
+            pk = self.model._meta.pk.to_python(unquote(object_id))
+        except ValidationError:
+            return False  # not an id at all (`/history/abc/`): no such object
         if self.get_queryset(request).filter(pk=pk).exists():
             return True
         # simple-history falls back to the last history row of an object it cannot find:
@@ -82,6 +93,12 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         if not self._history_visible(request, object_id):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         return super().history_view(request, object_id, extra_context)
+
+    def export_action(self, request):
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(INVALID_FILTER, content_type="text/plain; charset=utf-8")
 
     def get_data_for_export(self, request, queryset, **kwargs):
         # The list export's rows, with formulae turned into text (see spreadsheet_cell).
@@ -110,7 +127,10 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         # `format` is ours; every other parameter is the changelist's filters.
         request.GET = request.GET.copy()
         wanted = request.GET.pop("format", ["csv"])[0]
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(INVALID_FILTER, content_type="text/plain; charset=utf-8")
         ids = changelist.get_queryset(request).values("pk")
         history = self.model.history.filter(id__in=ids).select_related("history_user")
         excluded = {"history_user_id", "history_id"}
@@ -133,6 +153,10 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
             return HttpResponseNotAllowed(["GET"])  # history is never written back
         if not self._history_visible(request, object_id):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        try:
+            self.model.history.model._meta.pk.to_python(version_id)
+        except ValidationError:
+            raise Http404 from None  # `/history/abc/`, as for a version that does not exist
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
