@@ -62,12 +62,21 @@ def renew(lic, *, until: date) -> Change:
     return Change({"ends_on": until}, f"renewed to {until}: partner in good standing")
 
 
+EXPIRED_BECAUSE = "expired: "
+
+
 def expire(lic, *, because: str) -> Change:
     """Not renewed: expired the day after its last valid day (no publishing from then)."""
     return Change(
         {"state": LicenseState.EXPIRED, "expired_on": lic.ends_on + ONE_DAY},
-        f"expired: {because}",
+        f"{EXPIRED_BECAUSE}{because}",
     )
+
+
+def why_expired(reason: str) -> str | None:
+    """The `because` of an expiry's history reason (what its mail says); None for the
+    reason of another change."""
+    return reason.removeprefix(EXPIRED_BECAUSE) if reason.startswith(EXPIRED_BECAUSE) else None
 
 
 def renew_or_expire(lic, partner) -> Change:

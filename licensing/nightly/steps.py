@@ -41,8 +41,7 @@ def tell(ctx: Context, licenses: list, mail_of) -> None:
 
 
 def expiry_mail(lic, people) -> mails.Mail:
-    # The history's reason says "expired: <why>": the mail says why.
-    why = lic._change_reason.removeprefix("expired: ")
+    why = lifecycle.why_expired(lic._change_reason)
     return mails.expired(people, expired_on=lic.expired_on, reason=why)
 
 

@@ -2,11 +2,12 @@
 what the mail says, and that a replay of the event tells nobody twice."""
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.core import mail
 
-from licensing import mails, services
+from licensing import mails, previews, services
 from licensing.choices import NotificationKind
 from licensing.models import Notification
 from tests.factories import TODAY, TermFactory
@@ -401,3 +402,133 @@ def test_the_people_of_a_batch_are_read_in_four_queries_whatever_its_size(
     with django_assert_num_queries(4):
         people = selectors.people_of(ids)
     assert set(people) == set(ids)
+
+
+# --- Previews on the license page --------------------------------------------------------
+
+
+def preview(client, lic, kind) -> str:
+    response = client.get(f"/admin/licensing/license/{lic.pk}/preview/{kind}/")
+    assert response.status_code == 200, response
+    return unescape(response.content.decode())
+
+
+@pytest.mark.parametrize("kind", ["request", "expired", "cancelled", "extension", "active_again"])
+@pytest.mark.parametrize("which", ["active", "expired"])
+def test_every_lifecycle_preview_renders_without_the_activation_code(
+    client, request, partner, provisioned, release, licensing_user, noon_on_today, kind, which
+):
+    lic = provisioned(partner) if which == "active" else request.getfixturevalue("expired")
+    client.force_login(licensing_user)
+
+    html = preview(client, lic, kind)
+
+    assert f"{previews.KINDS[kind]} of {lic}" in html
+    assert lic.activation_code not in html
+
+
+def test_the_expiry_preview_shows_the_dates_and_the_reason_of_the_expiry(
+    client, expired, partner, licensing_user, noon_on_today
+):
+    client.force_login(licensing_user)
+
+    html = preview(client, expired, "expired")
+
+    assert f"Demo License {expired} expired on {expired.expired_on}: no publishing" in html
+    assert f"it is cancelled on {expired.expired_on + GRACE}" in html
+    assert f"Reason: no partnership term covers {expired.expired_on}" in html
+    for email in contacts(partner):
+        assert email in html
+
+
+def test_the_expiry_preview_of_an_active_trial_shows_what_the_night_would_say(
+    client, trial, partner, architect, licensing_user, noon_on_today
+):
+    client.force_login(licensing_user)
+
+    html = preview(client, trial, "expired")
+
+    expired_on = trial.ends_on + timedelta(days=1)
+    assert "Not expired: shown as it would be the day after its end" in html
+    assert f"expired on {expired_on}: no publishing" in html
+    assert "Reason: end of the trial" in html
+    assert f"{architect.email}, {technical(partner)}" in html  # the recipients
+
+
+def test_the_cancellation_preview_of_an_expired_license_shows_the_end_of_its_grace(
+    client, expired, licensing_user, noon_on_today
+):
+    client.force_login(licensing_user)
+
+    html = preview(client, expired, "cancelled")
+
+    assert f"cancelled on {expired.expired_on + GRACE}" in html
+    assert "Reason: grace period of 30 days over" in html
+
+
+def test_the_active_again_preview_of_an_on_premises_license_has_the_portal_link(
+    client, partner, provisioned, licensing_user, settings, noon_on_today
+):
+    settings.SITE_URL = "https://desk.example.com"
+    lic = provisioned(partner, hosting="on_premises")
+    client.force_login(licensing_user)
+
+    html = preview(client, lic, "active_again")
+
+    assert f"New license file: Demo License {lic} runs to {lic.ends_on}" in html
+    assert "https://desk.example.com/portal/" in html
+    assert f"<dd>{technical(partner)}</dd>" in html  # the technical contact alone
+
+
+def test_the_active_again_preview_of_a_cloud_license_says_nobody_gets_it(
+    client, partner, provisioned, release, licensing_user, noon_on_today
+):
+    lic = provisioned(partner)
+    client.force_login(licensing_user)
+
+    html = preview(client, lic, "active_again")
+
+    assert "Nobody would receive it: a cloud license has no license file" in html
+    assert "<dd>nobody</dd>" in html
+
+
+def test_decided_events_preview_with_their_own_reasons(
+    client, partner, provisioned, release, channel_manager, licensing_user, noon_on_today
+):
+    refused_request = provisioned(partner, state="requested")
+    services.refuse(refused_request, by=licensing_user, reason="No signed agreement", on=TODAY)
+    cancelled = provisioned(partner, hosting="on_premises")
+    services.cancel(cancelled, by=licensing_user, reason="Resold to a customer", on=TODAY)
+    client.force_login(licensing_user)
+
+    html = preview(client, refused_request, "request")
+    assert f"was refused on {TODAY}" in html and "Reason: No signed agreement" in html
+    html = preview(client, cancelled, "cancelled")
+    assert f"cancelled on {TODAY}" in html and "Reason: Resold to a customer" in html
+
+
+def test_the_extension_preview_shows_the_refusal_and_its_reason(
+    client, expired, channel_manager, licensing_user, noon_on_today
+):
+    ext = ask(expired, channel_manager)
+    services.refuse_extension(ext, by=licensing_user, reason="No open sales cycle", on=TODAY)
+    client.force_login(licensing_user)
+
+    html = preview(client, expired, "extension")
+
+    assert f"Extension refused: Demo License {expired}" in html
+    assert "Reason: No open sales cycle" in html
+    assert f"<dd>{channel_manager.email}</dd>" in html
+
+
+def test_the_license_page_links_to_the_expiry_and_active_again_previews(
+    client, partner, provisioned, release, licensing_user, noon_on_today
+):
+    lic = provisioned(partner)
+    client.force_login(licensing_user)
+
+    html = client.get(f"/admin/licensing/license/{lic.pk}/change/").content.decode()
+
+    base = f"/admin/licensing/license/{lic.pk}/preview"
+    assert f'href="{base}/expired/">Preview expiry mail' in html
+    assert f'href="{base}/active_again/">Preview active-again mail' in html
