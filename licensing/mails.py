@@ -165,6 +165,21 @@ def extension_refused(
     )
 
 
+def request_closed(people: People, ext) -> Mail | None:
+    """A waiting extension request ended with its cancelled license (`ext`, refused with
+    the reason "license cancelled"; None: there was none): whoever asked is told, as of
+    any refusal."""
+    if ext is None:
+        return None
+    return extension_refused(
+        people,
+        extension_id=ext.pk,
+        requester=ext.requested_by.email,
+        requested_until=ext.requested_until,
+        reason=ext.refusal_reason,
+    )
+
+
 # --- Active again ------------------------------------------------------------------------
 
 RENEWED = "renewed"

@@ -104,19 +104,21 @@ class Context:
         with connection.cursor() as cursor:
             cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
 
-    def close_extension_requests(self, licenses: list) -> None:
+    def close_extension_requests(self, licenses: list) -> list[Extension]:
         """The licenses were cancelled: their waiting extension requests are refused, as
         `services.cancel` does for one (the same rule, `lifecycle.close_extension_request`),
-        in one UPDATE with history. Few licenses of a batch have one, so model rows it is."""
+        in one UPDATE with history. Few licenses of a batch have one, so model rows it is.
+        Returns them, with whoever asked (who is told)."""
         waiting = list(
-            Extension.objects.select_for_update(of=("self",)).filter(
-                license_id__in=[lic.pk for lic in licenses], state=ExtensionState.REQUESTED
-            )
+            Extension.objects.select_for_update(of=("self",))
+            .select_related("requested_by")
+            .filter(license_id__in=[lic.pk for lic in licenses], state=ExtensionState.REQUESTED)
         )
         fields = []
         for ext in waiting:
             fields = lifecycle.close_extension_request(ext, by=self.user, on=self.day).apply(ext)
         self.save(waiting, fields, model=Extension)
+        return waiting
 
     def queue_mail(self, rows: list[Notification]) -> int:
         """Write the mails to the outbox in the batch's transaction; the run delivers them

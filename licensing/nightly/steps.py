@@ -29,14 +29,16 @@ from .reminders import send_reminders
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
 
 
-def tell(ctx: Context, licenses: list, mail_of) -> None:
-    """The lifecycle mails of a batch's changed licenses, `mail_of(license, people)` each:
-    their people read for the whole batch (`selectors.people_of`, a few queries, none per
-    license), the rows written in the batch's transaction, delivered at the end of the run."""
+def tell(ctx: Context, licenses: list, *mail_of) -> None:
+    """The lifecycle mails of a batch's changed licenses, `mail_of(license, people)` each
+    (a Mail, or None): their people read for the whole batch (`selectors.people_of`, a few
+    queries, none per license), the rows written in the batch's transaction, delivered at
+    the end of the run."""
     if not licenses:
         return
     people = selectors.people_of([lic.pk for lic in licenses])
-    written = mails.rows(*(mail_of(lic, people[lic.pk]) for lic in licenses))
+    told = (each(lic, people[lic.pk]) for lic in licenses for each in mail_of)
+    written = mails.rows(*(mail for mail in told if mail is not None))
     ctx.counts["lifecycle_mails"] += ctx.queue_mail(written)
 
 
@@ -165,13 +167,14 @@ def cancel_after_grace(ctx: Context) -> None:
                 change = lifecycle.cancel_after_grace(lic, grace_days=policy.grace_days, on=ctx.day)
                 change.apply(lic)
             ctx.save(batch, ["state", "cancelled_on", "state_reason"])
-            ctx.close_extension_requests(batch)
+            closed = {ext.license_id: ext for ext in ctx.close_extension_requests(batch)}
             tell(
                 ctx,
                 batch,
                 lambda lic, people: mails.cancelled(
                     people, cancelled_on=lic.cancelled_on, reason=lic.state_reason
                 ),
+                lambda lic, people, closed=closed: mails.request_closed(people, closed.get(lic.pk)),
             )
             ctx.counts["cancelled"] += len(batch)
 

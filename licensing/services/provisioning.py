@@ -155,6 +155,10 @@ def cancel(lic: License, *, by, reason: str, on: date | None = None) -> License:
         "cancelled",
     )
     apply(locked, lifecycle.cancel(locked, reason=reason, on=on), by)
-    tell(mails.cancelled(people(locked), cancelled_on=on, reason=reason))
-    close_extension_requests(locked, by=by, on=on)
+    closed = close_extension_requests(locked, by=by, on=on)
+    who = people(locked)
+    tell(
+        mails.cancelled(who, cancelled_on=on, reason=reason),
+        *(mails.request_closed(who, ext) for ext in closed),
+    )
     return sync(lic, locked)

@@ -236,6 +236,22 @@ def test_a_trial_extended_by_its_architect_tells_him_and_both_contacts(trial, pa
     assert not rows(NotificationKind.ACTIVE_AGAIN)  # a cloud trial: no license file
 
 
+def test_a_request_ended_by_a_cancellation_by_hand_tells_whoever_asked(
+    expired, channel_manager, licensing_user
+):
+    waiting = ask(expired, channel_manager)
+    on = expired.expired_on + timedelta(days=3)
+
+    services.cancel(expired, by=licensing_user, reason="Partner left the program", on=on)
+    services.deliver_notifications()
+
+    (row,) = rows(NotificationKind.EXTENSION_REFUSED)
+    assert row.key == f"extension_refused:{expired.pk}:{waiting.pk}:{channel_manager.email}"
+    (message,) = sent("Extension refused")
+    assert f"to {waiting.requested_until} was refused" in message.body
+    assert "Reason: license cancelled" in message.body
+
+
 # --- Keys --------------------------------------------------------------------------------
 
 
@@ -345,6 +361,21 @@ def test_the_night_that_cancels_after_grace_tells_the_same_people_why_once(
     run(cancelled_on)
     run(cancelled_on + timedelta(days=1))
     assert len(rows(NotificationKind.CANCELLED)) == 3
+
+
+def test_the_night_that_cancels_a_license_tells_whoever_asked_for_its_extension(
+    expired, channel_manager, licensing_user
+):
+    waiting = ask(expired, channel_manager)
+    cancelled_on = expired.expired_on + GRACE
+
+    run(cancelled_on)
+
+    (row,) = rows(NotificationKind.EXTENSION_REFUSED)
+    assert (row.recipient, row.params["reason"]) == (channel_manager.email, "license cancelled")
+    assert row.key == f"extension_refused:{expired.pk}:{waiting.pk}:{channel_manager.email}"
+    run(cancelled_on)
+    assert len(rows(NotificationKind.EXTENSION_REFUSED)) == 1
 
 
 def test_an_on_premises_license_renewed_at_night_gets_a_new_file_and_a_cloud_one_no_mail(
