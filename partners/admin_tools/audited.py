@@ -89,7 +89,14 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         deleted = not self.model._default_manager.filter(pk=pk).exists()
         return deleted and sees_everything(request.user)
 
+    def _history_allowed(self, request) -> None:
+        # Before any lookup: a role that may not read this model's history gets 403 for an
+        # object that exists as for one that does not, never a redirect for the latter.
+        if not self.has_view_history_or_change_history_permission(request):
+            raise PermissionDenied
+
     def history_view(self, request, object_id, extra_context=None):
+        self._history_allowed(request)
         if not self._history_visible(request, object_id):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         return super().history_view(request, object_id, extra_context)
@@ -151,6 +158,7 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])  # history is never written back
+        self._history_allowed(request)
         if not self._history_visible(request, object_id):
             return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
         try:

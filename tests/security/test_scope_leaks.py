@@ -176,3 +176,20 @@ def test_permission_transition_answers_the_same_for_any_id_to_a_role_without_ipp
     }
     assert answers == {403}
     assert DeploymentPermission.objects.get(pk=permission.pk).state == "granted"
+
+
+@pytest.mark.parametrize("view", ["history", "history detail"])
+def test_history_of_a_model_the_role_may_not_view_answers_the_same_for_any_id(client, world, view):
+    """A channel manager may not view deployment checks: the history of one that exists must
+    not answer otherwise (403) than the history of an id that names nothing (a redirect)."""
+    check = DeploymentCheck.objects.first()
+    client.force_login(world.users["cm_a"])
+
+    def url(pk, version):
+        if view == "history":
+            return reverse("admin:ipp_deploymentcheck_history", args=[pk])
+        return reverse("admin:ipp_deploymentcheck_simple_history", args=[pk, version])
+
+    version = check.history.first().history_id
+    answers = {client.get(url(pk, v)).status_code for pk, v in ((check.pk, version), (999_999, 1))}
+    assert answers == {403}
