@@ -173,7 +173,7 @@ def _bury_dead_runs(day: date, part: str, user) -> list[NightlyRun]:
         run.status, run.error = RunStatus.FAILED, DIED
         run._history_user, run._change_reason = user, DIED
         run.save(update_fields=["status", "error"])
-        logger.warning("nightly run %s for %s %s: %s", run.pk, day, part, DIED)
+        logger.warning("nightly run %s for %s: %s", run.pk, _label(day, part), DIED)
     return dead
 
 
