@@ -268,7 +268,8 @@ def report_upgrades(ctx: Context) -> None:
 
 def deliver_mail(ctx: Context) -> None:
     """The night ends by sending what it wrote, and whatever else is due in the outbox."""
-    ctx.counts["mails_sent"] += outbox.deliver_notifications()
+    # Counted mail by mail, so a run killed while it delivers keeps what it sent.
+    outbox.deliver_notifications(on_sent=lambda: ctx.counts.update(mails_sent=1))
 
 
 # Steps that handle each license on its own: they may run split across workers.
