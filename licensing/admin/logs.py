@@ -37,14 +37,15 @@ class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
 
     region_path = "partner__region"
     architect_path = "license__opportunity__solution_architect"
+    # Where the mail is comes first: on a narrow screen the list still answers "sent?".
     list_display = [
+        "delivery_badge",
         "kind",
         "recipient",
         "subject",
         "license",
         "partner",
         "created_at",
-        "delivery_badge",
         "attempts",
     ]
     list_select_related = ["license__policy", "partner"]
