@@ -101,13 +101,7 @@ def _empty_cache():
 
 @pytest.fixture
 def require_postgres():
-    """For tests of row locks and concurrency: SQLite serializes writers, so there is
-    nothing to test there; CI (REQUIRE_SERVICES) fails instead of skipping."""
-    import os
+    """For tests of row locks and concurrency (see tests.helpers.needs_postgresql)."""
+    from tests.helpers import needs_postgresql
 
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        if os.environ.get("REQUIRE_SERVICES"):
-            pytest.fail("this test needs PostgreSQL")
-        pytest.skip("needs PostgreSQL (CI runs it)")
+    needs_postgresql()

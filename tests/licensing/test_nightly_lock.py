@@ -25,19 +25,12 @@ from licensing.choices import LicenseState, RunStatus
 from licensing.models import License, LicensePolicy, NightlyRun, Notification
 from licensing.nightly import lock, runner
 from tests.factories import TODAY, IncidentFactory
+from tests.helpers import needs_postgresql
 from tests.test_celery_worker import database_url
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def needs_postgresql(why):
-    # CI (REQUIRE_SERVICES) fails instead of skipping.
-    if connection.vendor != "postgresql":
-        if os.environ.get("REQUIRE_SERVICES"):
-            pytest.fail(f"this test needs PostgreSQL: {why}")
-        pytest.skip(f"{why}: runs on PostgreSQL (CI)")
 
 
 @contextmanager

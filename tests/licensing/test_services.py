@@ -1,12 +1,11 @@
 """The license lifecycle services: who may act, every eligibility rule, every transition."""
 
-import os
 import threading
 from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connections
 
 from licensing import services
 from licensing.choices import LicenseState
@@ -23,7 +22,7 @@ from tests.factories import (
     UserFactory,
     partner_ready_for_licenses,
 )
-from tests.helpers import refused
+from tests.helpers import needs_postgresql, refused
 
 pytestmark = pytest.mark.django_db
 
@@ -442,15 +441,6 @@ def test_won_trial_converts_after_the_architects_validation(
 
 
 # --- races (PostgreSQL row locks) --------------------------------------------------------
-
-
-def needs_postgresql():
-    # SQLite serializes writers, so there is no race to test; CI (REQUIRE_SERVICES) fails
-    # instead of skipping.
-    if connection.vendor != "postgresql":
-        if os.environ.get("REQUIRE_SERVICES"):
-            pytest.fail("this test needs PostgreSQL")
-        pytest.skip("row-lock race: runs on PostgreSQL (CI)")
 
 
 def run_together(*calls):
