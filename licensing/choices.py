@@ -62,6 +62,13 @@ class Delivery(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class FileVia(models.TextChoices):
+    """Where a license file was handed out."""
+
+    PORTAL = "portal", "Licensing portal"
+    ADMIN = "admin", "Admin (licensing team)"
+
+
 class AttemptOutcome(models.TextChoices):
     REGISTERED = "registered", "Registered"
     REFUSED_CODE = "refused_code", "Refused: unknown, used or inactive code"

@@ -266,6 +266,18 @@ class ComplianceIncident(models.Model):
     opened_on = models.DateField()
     resolved_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    # Opened by the nightly usage check: the report that showed it.
+    usage_report = models.ForeignKey(
+        "licensing.UsageReport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="incidents",
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.TextField(blank=True, help_text="How it was resolved.")
 
     history = HistoricalRecords()
 
@@ -309,12 +321,24 @@ class Opportunity(models.Model):
         related_name="opportunities",
     )
     closed_on = models.DateField(null=True, blank=True)
+    # Imported from a Partner Center export: a second import of the same id updates it.
+    partner_center_id = models.CharField(
+        "Partner Center id", max_length=64, blank=True, validators=[no_line_breaks]
+    )
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["-registered_on", "-id"]
         verbose_name_plural = "opportunities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner_center_id"],
+                condition=~Q(partner_center_id=""),
+                name="opportunity_partner_center_id_unique",
+                violation_error_message="Another opportunity has this Partner Center id.",
+            )
+        ]
         indexes = [
             models.Index(fields=["status", "solution_architect"], name="opp_status_sa"),
             # The list's order: its first page read from the index, not a sort of the table.

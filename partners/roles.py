@@ -22,6 +22,9 @@ LOGS = (
     "licensing.registrationattempt",
     "licensing.nightlyrun",
     "ipp.deploymentcheck",
+    # What the platform reported and which license files were handed out: as received.
+    "licensing.usagereport",
+    "licensing.licensefileissue",
 )
 
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -39,6 +42,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "licensing.infrastructure": ("view",),
         "licensing.environment": ("view",),
         "licensing.notification": ("view",),
+        "licensing.usagereport": ("view",),
+        "licensing.licensefileissue": ("view",),
         "ipp.application": ("view", "add"),
         # add: ask for a permission; change: record the developer's consent on it.
         "ipp.deploymentpermission": ("view", "add", "change"),
@@ -55,6 +60,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "licensing.infrastructure": ("view",),
         "licensing.environment": ("view",),
         "licensing.notification": ("view",),
+        "licensing.usagereport": ("view",),
+        "licensing.licensefileissue": ("view",),
     },
     # LICENSING_TEAM and AUDITOR are computed from every model of APPS, see expected_codenames.
 }

@@ -12,6 +12,7 @@ from .license import (
 )
 from .policies import LicensePolicy, PlatformRelease, split_list
 from .records import NightlyRun, Notification, RegistrationAttempt, reminder_params
+from .usage import LicenseFileIssue, UsageReport
 
 __all__ = [
     "LIVE_INFRASTRUCTURE_STATES",
@@ -19,12 +20,14 @@ __all__ = [
     "Extension",
     "Infrastructure",
     "License",
+    "LicenseFileIssue",
     "LicensePolicy",
     "LicenseQuerySet",
     "NightlyRun",
     "Notification",
     "PlatformRelease",
     "RegistrationAttempt",
+    "UsageReport",
     "awaiting_conversion_q",
     "extension_queue_order",
     "license_queue_order",

@@ -78,13 +78,28 @@ class Environment(models.Model):
     )
     name = models.CharField(max_length=50)
     endpoint_url = models.URLField(blank=True)
+    # An on-premises slot: the platform server's serial, registered by the partner on the
+    # portal, cleared by the licensing team (with a reason kept in history) to move it.
+    serial_number = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The platform server's serial; empty while the slot is free.",
+    )
+    registered_on = models.DateField(null=True, blank=True)
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["infrastructure", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["infrastructure", "name"], name="environment_unique")
+            models.UniqueConstraint(fields=["infrastructure", "name"], name="environment_unique"),
+            # One server serves one slot: serials are unique ignoring case.
+            models.UniqueConstraint(
+                Lower("serial_number"),
+                condition=~Q(serial_number=""),
+                name="environment_serial_ci_unique",
+                violation_error_message="This server serial number is already registered.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -120,6 +120,13 @@ class License(models.Model):
     # A secret: never in history, lists or logs; shown once to the licensing team.
     activation_code = models.CharField(max_length=40, blank=True, editable=False)
     activation_code_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Raised by each reissue: what makes the reissue mail one event (never the code).
+    activation_code_sequence = models.PositiveSmallIntegerField(default=1, editable=False)
+
+    # The license file: its serial grows each time what the file says changes, and the
+    # digest of what the last file said tells whether it has (see services.files).
+    file_serial = models.PositiveIntegerField(default=0, editable=False)
+    file_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = LicenseQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["activation_code"])
