@@ -13,6 +13,7 @@ from django.db import transaction
 
 from .choices import OpportunityStatus, PartnerStatus
 from .dates import today
+from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
 from .models import Opportunity, Partner, Region
 from .scoping import is_channel_manager, is_licensing_team
 
