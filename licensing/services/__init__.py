@@ -10,15 +10,22 @@ One module per stage; this package re-exports the names SPEC gives them, so call
 - `requests`: who may ask, eligibility, request, approve, refuse;
 - `provisioning`: provision (infrastructure, environments, activation code), cancel;
 - `extensions`: extensions and the conversion of a won trial;
-- `portal`: registration of an on-premises infrastructure, the signed license file;
-- `upgrades`: platform upgrades; `scheduled`: the nightly run's entry point.
+- `portal`: registration of an on-premises infrastructure, a returning partner's license;
+- `files`: the license file as the license is now, its serial and the log of handouts;
+- `slots`: the servers registered in environment slots; `codes`: reissuing a code;
+- `upgrades`: platform upgrades; `scheduled`: the nightly run's entry point;
+- `usage`: what an infrastructure reports about its use (`record_usage`).
 What a transition does to a license's fields is computed in `licensing.lifecycle`.
 """
 
+from .codes import *  # noqa: F403
 from .common import *  # noqa: F403
 from .extensions import *  # noqa: F403
+from .files import *  # noqa: F403
 from .portal import *  # noqa: F403
 from .provisioning import *  # noqa: F403
 from .requests import *  # noqa: F403
 from .scheduled import *  # noqa: F403
+from .slots import *  # noqa: F403
 from .upgrades import *  # noqa: F403
+from .usage import *  # noqa: F403
