@@ -21,6 +21,7 @@ from .admin_tools import (
     badge,
 )
 from .choices import OpportunityStatus, PartnerStatus
+from .incident_admin import ComplianceIncidentAdmin as ComplianceIncidentAdmin  # registered
 from .models import (
     TERMS_OVERLAP,
     ComplianceIncident,
@@ -268,6 +269,11 @@ class PartnerAdmin(TransitionsMixin, RegionScopedAdmin):
     ]
     readonly_fields = ["standing_detail", "renewal_date"]
     inlines = [ContactInline, PartnershipTermInline, ComplianceIncidentInline]
+    history_related = (
+        (PartnershipTerm, "partner_id"),
+        (Contact, "partner_id"),
+        (ComplianceIncident, "partner_id"),
+    )
     transitions = PARTNER_TRANSITIONS
     transition_noun = "partner"
     transitions_only = False
@@ -360,22 +366,6 @@ class PartnershipTermAdmin(RegionScopedAdmin):
         if term.fee_confirmed_on:
             return badge("confirmed", "ok", f"confirmed on {term.fee_confirmed_on}")
         return badge("unconfirmed", "warn")
-
-
-@admin.register(ComplianceIncident)
-class ComplianceIncidentAdmin(RegionScopedAdmin):
-    show_full_result_count = False
-    region_path = "partner__region"
-    list_display = ["partner", "kind", "opened_on", "resolved_on"]
-    list_select_related = ["partner"]
-    list_filter = [
-        "kind",
-        "partner__region",
-        ("resolved_on", admin.EmptyFieldListFilter),
-        ("opened_on", DateRangeFilterBuilder()),
-    ]
-    autocomplete_fields = ["partner", "license"]
-    search_fields = ["partner__name", "notes"]
 
 
 @admin.register(Opportunity)

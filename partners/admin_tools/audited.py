@@ -19,10 +19,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
-from import_export.resources import modelresource_factory
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..scoping import scope, sees_everything
+from .exports import CsvFirstExportForm, history_dataset, readable_resource
+from .readable import Names, entries, previous_map
 
 
 class ScopedChoicesMixin:
@@ -65,7 +66,12 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
     import_export_change_list_template = "admin/change_list_export.html"
     # SIMPLE_HISTORY_REVERT_DISABLED (settings) hides the revert button; the views below
     # also refuse the POST that would still revert, and rows outside the user's scope.
-    history_list_display = ["history_change_reason"]
+    history_list_display: list[str] = []
+    object_history_list_template = "admin/history/list.html"
+    export_form_class = CsvFirstExportForm
+    # Related records whose history shows on this one's page, as (model, path to this
+    # model): a partner's terms, contacts and incidents.
+    history_related: tuple = ()
 
     def action_checkbox(self, obj):
         # Django's markup, written directly: rendering the checkbox widget's template took
@@ -113,7 +119,7 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
 
     def get_export_resource_classes(self, request):
         exclude = SECRET_FIELDS.get(self.model._meta.label_lower, ())
-        return [modelresource_factory(self.model, meta_options={"exclude": exclude})]
+        return [readable_resource(self.model, exclude=exclude)]
 
     def get_urls(self):
         info = self.model._meta.app_label, self.model._meta.model_name
@@ -139,21 +145,40 @@ class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
         except IncorrectLookupParameters:
             return HttpResponseBadRequest(INVALID_FILTER, content_type="text/plain; charset=utf-8")
         ids = changelist.get_queryset(request).values("pk")
-        history = self.model.history.filter(id__in=ids).select_related("history_user")
-        excluded = {"history_user_id", "history_id"}
-        names = [
-            f.attname for f in history.model._meta.concrete_fields if f.attname not in excluded
-        ]
-        dataset = tablib.Dataset(headers=["history_id", "history_user", *names])
-        for row in history.order_by("history_date", "history_id").iterator(chunk_size=2000):
-            user = row.history_user.get_username() if row.history_user else ""
-            cells = (row.history_id, user, *(getattr(row, n) for n in names))
-            dataset.append([spreadsheet_cell(cell) for cell in cells])
+        history = self.model.history.filter(id__in=ids)
+        dataset = history_dataset(self.model, history, spreadsheet_cell)
         fmt = XLSX() if wanted == "xlsx" else CSV()
         response = HttpResponse(fmt.export_data(dataset), content_type=fmt.get_content_type())
         filename = f"{info_name(self.model)}-history.{fmt.get_extension()}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    def set_history_delta_changes(self, request, historical_records, **kwargs):
+        # Instead of simple-history's raw deltas (ids, field names, `pk=None`): entries
+        # with labels, names and dates, kept on the request for render_history_view.
+        records = list(historical_records.object_list)
+        names = Names()
+        previous = previous_map(self.model.history.model, {r.id for r in records})
+        found = entries(self.model, records, previous, names)
+        for entry in found:
+            entry.url = f"{entry.key}/"
+        request.history_entries = found
+        if historical_records.number == 1 and records:
+            request.history_entries += self.related_history_entries(records[0].id, names)
+        request.history_entries.sort(key=lambda e: (e.when, e.key), reverse=True)
+
+    def related_history_entries(self, object_id, names, limit=200):
+        found = []
+        for model, link in self.history_related:
+            history = model.history.filter(**{link: object_id}).select_related("history_user")
+            records = list(history.order_by("-history_date", "-history_id")[:limit])
+            previous = previous_map(model.history.model, {r.id for r in records})
+            found += entries(model, records, previous, names)
+        return found
+
+    def render_history_view(self, request, template, context, **kwargs):
+        context["history_entries"] = getattr(request, "history_entries", [])
+        return super().render_history_view(request, template, context, **kwargs)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method != "GET":
