@@ -204,3 +204,27 @@ def active_again(people: People, *, ends_on: date, why: str) -> Mail:
 def rows(*mails: Mail) -> list[Notification]:
     """The rows of several mails, for one `queue_many`."""
     return [row for mail in mails for row in mail.rows()]
+
+
+# --- Compliance ----------------------------------------------------------------------------
+
+
+def incident_opened(
+    people: People,
+    *,
+    incident_id: int,
+    kind: str,
+    opened_on: date,
+    notes: str,
+    team_mailbox: str,
+) -> Mail:
+    """A compliance incident the desk opened (the nightly usage check): the partner's
+    channel manager and the licensing team's mailbox. The partner is out of good standing
+    until the licensing team resolves it."""
+    return Mail(
+        NotificationKind.INCIDENT_OPENED,
+        people,
+        str(incident_id),
+        unique([people.channel_manager, team_mailbox]),
+        {"incident_id": incident_id, "kind": kind, "opened_on": iso(opened_on), "notes": notes},
+    )

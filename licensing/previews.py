@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
+
+from partners.choices import IncidentKind
 from partners.dates import today
 
 from . import lifecycle, mails
@@ -38,6 +41,7 @@ EXPIRED = "expired"
 CANCELLED = "cancelled"
 EXTENSION = "extension"
 ACTIVE_AGAIN = "active_again"
+INCIDENT = "incident_opened"
 KINDS = {
     ONBOARDING: "Onboarding mail",
     REMINDER: "Reminder mail",
@@ -46,6 +50,7 @@ KINDS = {
     CANCELLED: "Cancellation mail",
     EXTENSION: "Extension decision mail",
     ACTIVE_AGAIN: "Active-again mail",
+    INCIDENT: "Incident mail",
 }
 UNISSUED_CODE = "••••-••••-••••-••••"
 NOBODY = "Nobody would receive it"
@@ -210,10 +215,34 @@ def _active_again(lic: License, people: People, notes: list[str]) -> mails.Mail:
     return mails.active_again(people, ends_on=lic.ends_on or today(), why=why)
 
 
+def _incident(lic: License, people: People, notes: list[str]) -> mails.Mail:
+    incident = lic.incidents.exclude(usage_report=None).order_by("-opened_on", "-pk").first()
+    if incident is None:
+        notes.append("No incident opened by the usage check: shown as one opened today.")
+        sample = "Application objects 2,650 over the limit of 2,400 (an example)"
+        return mails.incident_opened(
+            people,
+            incident_id=0,
+            kind=IncidentKind.OVER_LIMIT.label,
+            opened_on=today(),
+            notes=sample,
+            team_mailbox=settings.LICENSING_TEAM_EMAIL,
+        )
+    return mails.incident_opened(
+        people,
+        incident_id=incident.pk,
+        kind=incident.get_kind_display(),
+        opened_on=incident.opened_on,
+        notes=incident.notes,
+        team_mailbox=settings.LICENSING_TEAM_EMAIL,
+    )
+
+
 LIFECYCLE = {
     REQUEST: _request,
     EXPIRED: _expired,
     CANCELLED: _cancelled,
     EXTENSION: _extension,
     ACTIVE_AGAIN: _active_again,
+    INCIDENT: _incident,
 }

@@ -19,6 +19,7 @@ from ..models import NightlyRun
 from .bulk import Context
 from .lock import run_lock
 from .steps import GLOBAL_STEPS, LICENSE_STEPS, STEPS
+from .usage import ACTIONS as USAGE_ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ ACTIONS = (
     "overdue_flagged",
     "overdue_alerts",
     "upgrade_reports",
+    *USAGE_ACTIONS,
     "mails_sent",
 )
 # The error of a run found still "running" by the next run of its day and part.

@@ -1,5 +1,6 @@
 """The nightly steps, in order: renew or expire, reactivate, expire trials, cancel after
-grace, remind, flag late provisioning; then former partners and the upgrade report.
+grace, remind, flag late provisioning; then former partners, the upgrade report and the
+usage check (`usage`).
 
 Each step selects what is due with an indexed query and applies the lifecycle rule of
 `licensing.lifecycle` to each row of a batch; `bulk` writes the batch, and `tell` writes
@@ -25,6 +26,7 @@ from ..models import License, LicensePolicy, Notification, PlatformRelease
 from . import bulk
 from .bulk import Context, batches, partners_of
 from .reminders import send_reminders
+from .usage import check_usage
 
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
 
@@ -282,5 +284,6 @@ LICENSE_STEPS = [
     flag_overdue_provisioning,
 ]
 # Steps over the whole night's result, run once after the license steps.
-GLOBAL_STEPS = [mark_former_partners, report_upgrades, deliver_mail]
+# check_usage runs once over every active license (one query picks them), before the mail.
+GLOBAL_STEPS = [mark_former_partners, report_upgrades, check_usage, deliver_mail]
 STEPS = LICENSE_STEPS + GLOBAL_STEPS

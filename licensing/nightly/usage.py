@@ -1,0 +1,219 @@
+"""The nightly usage check: each active license's latest usage report against its limits.
+
+For the run of day D, every active license on an infrastructure is judged on that
+infrastructure's latest report dated D−7 to D−1 (a report dated D is judged by the next
+run; an older one by nobody: the dashboard lists the license as "usage unreported"). What
+the report shows (`findings`, a pure function) opens compliance incidents, which take the
+partner out of good standing until the licensing team resolves them:
+- `over_limit`: application objects, disk, internal users or (a trial) external users over
+  the license's limits, one incident naming every figure over;
+- `external_access`: a Demo or Internal license with any external user (for internal use
+  only), instead of an over-limit;
+- `users_outside_country`: a Demo or Internal license with internal users in a country
+  other than the partner's.
+One incident per license and kind while one is unresolved, and never a second one from the
+same report: a report the licensing team has already judged (resolved) does not reopen it.
+The channel manager and the licensing team's mailbox are told once per incident.
+
+Batched like the other steps: one query picks the (license, report) pairs, then per batch
+of `bulk.BATCH` licenses a fixed number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from django_countries import countries
+from simple_history.utils import bulk_create_with_history
+
+from partners import dashboard_cache
+from partners.choices import IncidentKind
+from partners.models import ComplianceIncident
+
+from .. import mails, selectors
+from ..choices import LicenseKind, LicenseState
+from ..models import License, UsageReport
+from . import bulk
+from .bulk import Context
+
+# The days before the run whose reports count: D−7 to D−1.
+WINDOW_DAYS = 7
+PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
+USAGE_KINDS = (
+    IncidentKind.OVER_LIMIT,
+    IncidentKind.EXTERNAL_ACCESS,
+    IncidentKind.USERS_OUTSIDE_COUNTRY,
+)
+# The run's counts: the total, and one per kind.
+OPENED = "usage_incidents_opened"
+COUNT_OF = {kind: f"usage_{kind}" for kind in USAGE_KINDS}
+MAILS = "incident_mails"
+ACTIONS = (OPENED, *COUNT_OF.values(), MAILS)
+
+OPENED_REASON = "opened by the nightly usage check"
+
+
+@dataclass(frozen=True)
+class Figure:
+    field: str  # on UsageReport
+    limit: str  # key of License.limits
+    label: str
+    unit: str = ""
+
+
+FIGURES = (
+    Figure("application_objects", "max_application_objects", "application objects"),
+    Figure("disk_gb", "max_disk_gb", "disk", " GB"),
+    Figure("internal_users", "internal_users", "internal users"),
+    Figure("external_users", "external_users", "external users"),
+)
+
+
+def number(value) -> str:
+    """2650 → "2,650"; Decimal("7.80") → "7.8"; Decimal("7.00") → "7"."""
+    if isinstance(value, Decimal | float):
+        value = Decimal(str(value)).normalize()
+        return format(value, ",f")
+    return f"{value:,}"
+
+
+def findings(*, kind: str, limits: dict, country: str, report) -> dict[str, str]:
+    """What `report` shows against a license of `kind` with `limits`, for a partner
+    registered in `country`: the notes of each incident kind it opens, by kind (empty:
+    nothing wrong). Reads nothing, writes nothing."""
+    partner_program = kind in PARTNER_PROGRAM
+    of_report = f"(report of {report.reported_on:%Y-%m-%d})"
+    found = {}
+    over = []
+    for figure in FIGURES:
+        if partner_program and figure.field == "external_users":
+            continue  # any external user on a partner license is external access instead
+        limit, value = limits.get(figure.limit), getattr(report, figure.field)
+        if limit is not None and value > Decimal(str(limit)):
+            over.append(
+                f"{figure.label} {number(value)}{figure.unit} over the limit of "
+                f"{number(limit)}{figure.unit}"
+            )
+    if over:
+        text = "; ".join(over)
+        found[IncidentKind.OVER_LIMIT] = f"{text[0].upper()}{text[1:]} {of_report}"
+    if partner_program and report.external_users > 0:
+        found[IncidentKind.EXTERNAL_ACCESS] = (
+            f"External users {number(report.external_users)} on a license for internal use "
+            f"only {of_report}"
+        )
+    if partner_program:
+        outside = {
+            code: count
+            for code, count in sorted((report.internal_users_by_country or {}).items())
+            if code != country and count > 0
+        }
+        if outside:
+            listed = ", ".join(f"{code} {number(count)}" for code, count in outside.items())
+            found[IncidentKind.USERS_OUTSIDE_COUNTRY] = (
+                f"Internal users outside {countries.name(country) or country} ({country}): "
+                f"{listed} {of_report}"
+            )
+    return found
+
+
+def _pairs(ctx: Context) -> list[tuple[int, int]]:
+    """(license id, report id) of every active license whose infrastructure reported in
+    the window: its latest report. One query; the licenses without a report are left out
+    by the database (a semi-join on the few days' reports)."""
+    since, until = ctx.day - timedelta(days=WINDOW_DAYS), ctx.day - timedelta(days=1)
+    window = selectors.usage_in_window(since=since, until=until)
+    latest = (
+        window.filter(infrastructure=OuterRef("infrastructure_id"))
+        .order_by("-reported_on", "-pk")
+        .values("pk")[:1]
+    )
+    licenses = ctx.mine(
+        License.objects.filter(
+            state=LicenseState.ACTIVE,
+            infrastructure_id__in=window.values("infrastructure_id"),
+        )
+    )
+    return list(
+        licenses.annotate(report=Subquery(latest)).order_by("pk").values_list("pk", "report")
+    )
+
+
+def check_usage(ctx: Context) -> None:
+    pairs = _pairs(ctx)
+    for start in range(0, len(pairs), bulk.BATCH):
+        with transaction.atomic():
+            _check_batch(ctx, dict(pairs[start : start + bulk.BATCH]))
+
+
+def _check_batch(ctx: Context, report_of: dict[int, int]) -> None:
+    """1. Read the batch's licenses, reports and blocking incidents (three queries).
+    2. Judge each license (`findings`).
+    3. Insert the new incidents with their history, then their mails."""
+    licenses = License.objects.filter(pk__in=report_of).values_list(
+        "pk", "partner_id", "policy__kind", "limits", "partner__country"
+    )
+    reports = UsageReport.objects.in_bulk(set(report_of.values()))
+    # Unresolved on the day, or opened from the very report judged now: either way, not again.
+    blocking = set(
+        ComplianceIncident.objects.filter(license_id__in=report_of, kind__in=USAGE_KINDS)
+        .filter(
+            Q(resolved_on__isnull=True)
+            | Q(resolved_on__gt=ctx.day)
+            | Q(usage_report_id__in=set(report_of.values()))
+        )
+        .values_list("license_id", "kind")
+    )
+    opened = []
+    for pk, partner_id, kind, limits, country in licenses:
+        report = reports[report_of[pk]]
+        found = findings(kind=kind, limits=limits or {}, country=str(country), report=report)
+        for incident_kind, notes in found.items():
+            if (pk, incident_kind) in blocking:
+                continue
+            opened.append(
+                ComplianceIncident(
+                    partner_id=partner_id,
+                    license_id=pk,
+                    kind=incident_kind,
+                    opened_on=ctx.day,
+                    notes=notes,
+                    usage_report=report,
+                )
+            )
+    if not opened:
+        return
+    opened = bulk_create_with_history(
+        opened,
+        ComplianceIncident,
+        batch_size=bulk.BATCH,
+        default_user=ctx.user,
+        default_change_reason=OPENED_REASON,
+    )
+    # Bulk inserts send no signals: the dashboard counts again once this commits.
+    transaction.on_commit(dashboard_cache.data_changed)
+    _tell(ctx, opened)
+    ctx.counts[OPENED] += len(opened)
+    for incident in opened:
+        ctx.counts[COUNT_OF[incident.kind]] += 1
+
+
+def _tell(ctx: Context, incidents: list[ComplianceIncident]) -> None:
+    people = selectors.people_of({incident.license_id for incident in incidents})
+    told = [
+        mails.incident_opened(
+            people[incident.license_id],
+            incident_id=incident.pk,
+            kind=IncidentKind(incident.kind).label,
+            opened_on=incident.opened_on,
+            notes=incident.notes,
+            team_mailbox=settings.LICENSING_TEAM_EMAIL,
+        )
+        for incident in incidents
+    ]
+    ctx.counts[MAILS] += ctx.queue_mail(mails.rows(*told))
