@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
 from rangefilter.filters import DateRangeFilterBuilder
 
 from . import services
@@ -19,7 +20,9 @@ from .admin_tools import (
     TransitionsMixin,
     YesNoFilter,
     badge,
+    count_of,
 )
+from .admin_tools.filters import CountriesInUseFilter, PeopleInUseFilter
 from .choices import OpportunityStatus, PartnerStatus
 from .incident_admin import ComplianceIncidentAdmin as ComplianceIncidentAdmin  # registered
 from .models import (
@@ -32,6 +35,7 @@ from .models import (
     Region,
     open_incident_q,
 )
+from .partner_center import PartnerCenterImportMixin
 from .roles import CHANNEL_MANAGER, SOLUTION_ARCHITECT
 from .services import standing, today
 
@@ -257,8 +261,8 @@ class PartnerAdmin(TransitionsMixin, RegionScopedAdmin):
         OpenIncidentFilter,
         "status",
         "region",
-        "country",
-        "channel_manager",
+        ("country", CountriesInUseFilter),
+        ("channel_manager", PeopleInUseFilter),
     ]
     search_fields = ["name", "contacts__name", "contacts__email", "region__name"]
     autocomplete_fields = ["region"]
@@ -312,8 +316,13 @@ class PartnerAdmin(TransitionsMixin, RegionScopedAdmin):
         result = standing(partner, on=today())
         if result.good:
             return badge("good", "ok", "In good standing today")
-        # The reasons are in the hover text so the column explains itself.
-        return badge(f"{len(result.reasons)} issue(s)", "warn", "; ".join(result.reasons))
+        # The reasons in the cell itself: a hover text is missed, and absent on a phone.
+        reasons = "; ".join(result.reasons)
+        return format_html(
+            '{}<div class="standing-reasons"><small>{}</small></div>',
+            badge(count_of(len(result.reasons), "issue"), "warn", reasons),
+            reasons,
+        )
 
     @admin.display(description="standing")
     def standing_detail(self, partner: Partner) -> str:
@@ -369,7 +378,7 @@ class PartnershipTermAdmin(RegionScopedAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(TransitionsMixin, RegionScopedAdmin):
+class OpportunityAdmin(PartnerCenterImportMixin, TransitionsMixin, RegionScopedAdmin):
     region_path = "partner__region"
     architect_path = "solution_architect"  # architects see the opportunities assigned to them
     list_display = [
@@ -386,8 +395,8 @@ class OpportunityAdmin(TransitionsMixin, RegionScopedAdmin):
     list_filter = [
         "status",
         "partner__region",
-        "solution_architect",
-        "prospect_country",
+        ("solution_architect", PeopleInUseFilter),
+        ("prospect_country", CountriesInUseFilter),
         ("registered_on", DateRangeFilterBuilder()),
         ("closed_on", DateRangeFilterBuilder()),
     ]
