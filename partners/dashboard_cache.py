@@ -39,6 +39,7 @@ COUNTED_MODELS = (
     "licensing.LicensePolicy",
     "licensing.Extension",
     "licensing.Infrastructure",
+    "licensing.UsageReport",
     "ipp.DeploymentPermission",
     "partners.Region",
     "partners.Partner",

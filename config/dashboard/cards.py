@@ -38,7 +38,7 @@ from partners.models import Partner
 from partners.scoping import is_licensing_team
 from partners.services import standing, today
 
-from . import charts
+from . import charts, usage
 
 EXPIRY_WINDOWS = (30, 60, 90)
 LISTED = 5  # rows listed under a card: the top of the list it links to
@@ -260,6 +260,21 @@ def request_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in querysets}
 
 
+def usage_cards(licenses: QuerySet, day: date) -> list[Card]:
+    """Licenses over a limit, near one, and unreported (see `config.dashboard.usage`)."""
+    counts = usage.usage_counts(licenses, day)
+    return [
+        Card(
+            card.key,
+            card.title,
+            [Figure(counts[card.filter], changelist_url(License, usage=card.filter))],
+            help=card.help,
+            tone=card.tone,
+        )
+        for card in usage.CARDS
+    ]
+
+
 def request_cards(extensions: QuerySet | None, permissions: QuerySet | None) -> list[Card]:
     """The extension and IPP permission requests waiting, for those who may see each."""
     waiting = {}
@@ -361,6 +376,7 @@ def dashboard(request) -> dict:
     if licenses is not None:
         license_cards_, chart = section("licenses", lambda: license_section(licenses, day))
         cards += license_cards_
+        cards += section("usage", lambda: usage_cards(licenses, day))
     extensions = visible(request, Extension)
     permissions = visible(request, DeploymentPermission)
     if extensions is not None or permissions is not None:

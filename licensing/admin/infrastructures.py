@@ -10,6 +10,7 @@ from partners.admin_tools import RegionScopedAdmin, ScopedChoicesMixin, badge
 
 from .. import selectors, services
 from ..models import Environment, Infrastructure, PlatformRelease
+from .usage import InfrastructureUsageMixin
 
 
 class EnvironmentInline(ScopedChoicesMixin, admin.TabularInline):
@@ -36,7 +37,7 @@ class UpgradeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Infrastructure)
-class InfrastructureAdmin(RegionScopedAdmin):
+class InfrastructureAdmin(InfrastructureUsageMixin, RegionScopedAdmin):
     region_path = "owner_partner__region"
     architect_path = "licenses__opportunity__solution_architect"
     list_display = [
@@ -53,6 +54,7 @@ class InfrastructureAdmin(RegionScopedAdmin):
     search_fields = ["name", "registration_id", "customer_name", "owner_partner__name"]
     autocomplete_fields = ["owner_partner"]
     inlines = [EnvironmentInline]
+    readonly_fields = ["usage_over_time"]
     actions = ["record_upgrade"]
     show_full_result_count = False
 

@@ -27,6 +27,7 @@ from .. import services
 from ..calendar import business_days_between
 from ..choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
 from ..models import Extension, License, Notification, license_queue_order
+from .usage import LicenseUsageMixin, UsageFilter
 
 STATE_TONES = {
     LicenseState.REQUESTED: "info",
@@ -177,7 +178,7 @@ class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(License)
-class LicenseAdmin(TransitionsMixin, RegionScopedAdmin):
+class LicenseAdmin(LicenseUsageMixin, TransitionsMixin, RegionScopedAdmin):
     region_path = "partner__region"
     architect_path = "opportunity__solution_architect"
     list_display = [
@@ -191,11 +192,13 @@ class LicenseAdmin(TransitionsMixin, RegionScopedAdmin):
         "starts_on",
         "ends_on",
         "requested_on",
+        "usage",
     ]
     list_display_links = ["__str__"]
     list_select_related = ["policy", "partner__region", "opportunity"]
     list_filter = [
         OverdueFilter,
+        UsageFilter,
         ConversionFilter,
         "state",
         "policy__kind",
@@ -246,6 +249,7 @@ class LicenseAdmin(TransitionsMixin, RegionScopedAdmin):
                 ]
             },
         ),
+        ("Usage", {"fields": ["usage_over_time"]}),
         (
             "Ended or converted",
             {

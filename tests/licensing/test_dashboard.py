@@ -172,6 +172,9 @@ def test_the_licensing_team_counts_every_region_and_a_channel_manager_only_hers(
         "extension-requests": [3],
         "ipp-permission-requests": [3],
         "partners-not-in-good-standing": [3],
+        "usage-over-limit": [0],  # no usage reported here: test_usage_dashboard counts them
+        "usage-near-limit": [0],
+        "usage-unreported": [0],
         "mail": [0, 0],  # failed, pending over an hour: the licensing team's card only
     }
     assert mine == {
@@ -182,6 +185,9 @@ def test_the_licensing_team_counts_every_region_and_a_channel_manager_only_hers(
         "extension-requests": [1],
         "ipp-permission-requests": [1],
         "partners-not-in-good-standing": [1],
+        "usage-over-limit": [0],
+        "usage-near-limit": [0],
+        "usage-unreported": [0],
     }
 
 
