@@ -27,6 +27,7 @@ from .. import services
 from ..calendar import business_days_between
 from ..choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
 from ..models import Extension, License, Notification, license_queue_order
+from .license_page import LicensePageMixin
 from .usage import LicenseUsageMixin, UsageFilter
 
 STATE_TONES = {
@@ -178,7 +179,7 @@ class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(License)
-class LicenseAdmin(LicenseUsageMixin, TransitionsMixin, RegionScopedAdmin):
+class LicenseAdmin(LicensePageMixin, LicenseUsageMixin, TransitionsMixin, RegionScopedAdmin):
     region_path = "partner__region"
     architect_path = "opportunity__solution_architect"
     list_display = [
@@ -241,8 +242,8 @@ class LicenseAdmin(LicenseUsageMixin, TransitionsMixin, RegionScopedAdmin):
                     "starts_on",
                     "ends_on",
                     "original_ends_on",
-                    "environment_names",
-                    "limits",
+                    "environments",
+                    "limits_table",
                     "activation",
                     "infrastructure_detail",
                     "renewals",
