@@ -29,6 +29,7 @@ from config.seeding.demo import (
     TermSpec,
     terms_for,
 )
+from config.seeding.usage import seed_usage
 from ipp.demo import seed_ipp
 from licensing import lifecycle, services
 from licensing.models import License, PlatformRelease
@@ -67,6 +68,7 @@ class Command(BaseCommand):
                 self.seed_partners(t, users, regions)
                 self.seed_licenses(t, users)
                 seed_ipp(self.stdout)
+                seed_usage(t, self.stdout)  # last: it reads the licenses made above
         finally:
             logging.disable(logging.NOTSET)
         self.summary(t)
