@@ -14,5 +14,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("portal/", include("licensing.urls")),
-    path("api/ipp/", include("ipp.urls")),
+    # The machine API (ipp.api): /api/ipp/deployment-check, /api/usage, /api/openapi.json.
+    path("api/", include("ipp.urls")),
 ]

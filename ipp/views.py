@@ -1,4 +1,5 @@
 """The deployment-check API: a platform runtime asks whether it may deploy an application.
+Routed and published (OpenAPI) by `ipp.api`; the body's shape is `schemas.DeploymentQuestion`.
 
 `POST /api/ipp/deployment-check` with `Authorization: Token <token>` and the JSON body
 `{"application": "<key>", "target": "<registration id>"}` answers
@@ -24,6 +25,7 @@ import uuid
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
 
 from licensing.models import Infrastructure
 from partners import hygiene
@@ -31,6 +33,7 @@ from partners.throttle import Window, client_ip
 
 from . import services
 from .models import Application, InfrastructureToken
+from .schemas import MAX_FIELD_LENGTH, DeploymentQuestion
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +52,11 @@ UNKNOWN_APPLICATION = "unknown application"
 
 UNAUTHENTICATED_CALLER = "api (no valid token)"
 
-# The body is two short strings: a UUID and a registration id (both at most 64 characters,
-# as the log's columns). Anything much larger, or nested, is not a question.
+# The body is two short strings: a UUID and a registration id (both at most
+# MAX_FIELD_LENGTH characters, as the log's columns). Anything much larger, or nested, is
+# not a question.
 MAX_BODY_BYTES = 4096
 MAX_JSON_DEPTH = 8
-MAX_FIELD_LENGTH = 64
 # Issued tokens are 43 characters; a longer one is unknown without asking the database.
 MAX_TOKEN_LENGTH = 128
 
@@ -88,12 +91,13 @@ def _body(request) -> tuple[dict | None, str | None]:
         return None, NOT_JSON
     if not isinstance(data, dict):
         return None, NOT_JSON
-    key, registration_id = data.get("application"), data.get("target")
-    if not all(isinstance(value, str) and value.strip() for value in (key, registration_id)):
+    try:
+        question = DeploymentQuestion.model_validate(data)
+    except ValidationError as error:
+        if all(problem["type"] == "string_too_long" for problem in error.errors()):
+            return None, FIELD_TOO_LONG.format(length=MAX_FIELD_LENGTH)
         return None, MISSING_FIELDS
-    if max(len(key), len(registration_id)) > MAX_FIELD_LENGTH:
-        return None, FIELD_TOO_LONG.format(length=MAX_FIELD_LENGTH)
-    return {"application": key, "target": registration_id}, None
+    return {"application": question.application, "target": question.target}, None
 
 
 def _asked(data: dict | None) -> tuple[str, str]:
