@@ -11,7 +11,15 @@ from .audited import (
     spreadsheet_cell,
     spreadsheet_safe,
 )
-from .transitions import ReasonForm, Transition, TransitionForm, TransitionsMixin, form_errors
+from .transitions import (
+    ReasonForm,
+    Transition,
+    TransitionForm,
+    TransitionsMixin,
+    count_of,
+    form_errors,
+    said,
+)
 from .widgets import YesNoFilter, badge
 
 __all__ = [
@@ -26,8 +34,10 @@ __all__ = [
     "TransitionsMixin",
     "YesNoFilter",
     "badge",
+    "count_of",
     "form_errors",
     "info_name",
+    "said",
     "spreadsheet_cell",
     "spreadsheet_safe",
 ]

@@ -43,6 +43,9 @@ class ReasonForm(TransitionForm):
 
     # The message when it is left empty; an app may say where the reason is kept.
     required_message = ""
+    # What the box asks: a refusal and a cancellation are different questions.
+    reason_label = "Reason"
+    reason_help = "Kept in the history."
 
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000)
 
@@ -50,11 +53,24 @@ class ReasonForm(TransitionForm):
         super().__init__(*args, **kwargs)
         if self.required_message:
             self.fields["reason"].error_messages["required"] = self.required_message
+        self.fields["reason"].label = self.reason_label
+        self.fields["reason"].help_text = self.reason_help
 
     @classmethod
-    def saying(cls, required_message: str) -> type[ReasonForm]:
-        """This form, with `required_message` when the reason is left empty."""
-        return type(cls.__name__, (cls,), {"required_message": required_message})
+    def saying(
+        cls, required_message: str = "", *, label: str = "", help_text: str = ""
+    ) -> type[ReasonForm]:
+        """This form, with `required_message` when the reason is left empty, and the box
+        labelled `label` (with `help_text` under it)."""
+        attrs = {"required_message": required_message or cls.required_message}
+        if label:
+            attrs["reason_label"] = label
+        if help_text:
+            attrs["reason_help"] = help_text
+        return type(cls.__name__, (cls,), attrs)
+
+
+NOT_OFFERED = "{label} is not something you may do on this record now."
 
 
 def nobody(user) -> bool:
@@ -81,6 +97,14 @@ class Transition:
     danger: bool = False
     # The list action's description; empty: the transition is a button only.
     action: str = ""
+    # What the object is once it ran ("approved"): the list action's message says
+    # "2 licenses approved".
+    past: str = ""
+    # What happens next, said after it ran on one object ("provision by 2026-12-04").
+    next_step: Callable[[Any], str] | None = None
+    # Asked on a page of its own (the object, the question, the form) rather than in a
+    # browser dialog: for moves that cannot be undone, such as a cancellation.
+    confirm_page: bool = False
 
     @property
     def action_name(self) -> str:
@@ -88,6 +112,23 @@ class Transition:
 
     def make_form(self, data=None, obj=None, **kwargs) -> TransitionForm | None:
         return self.form(data, obj=obj, **kwargs) if self.form else None
+
+    @property
+    def done(self) -> str:
+        return self.past or f"{self.name} done"
+
+
+def said(obj, state: str, step: str = "") -> str:
+    """ "DL-19 Acme: approved. Provision by 2026-12-04." """
+    message = f"{obj}: {state.lower()}."
+    return f"{message} {step[:1].upper()}{step[1:]}." if step else message
+
+
+def count_of(number: int, noun: str, plural: str = "") -> str:
+    """ "1 license", "2 licenses", "3 opportunities"."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number} {plural or noun + 's'}"
 
 
 def form_errors(form: forms.Form) -> list[str]:
@@ -98,8 +139,9 @@ class TransitionsMixin:
     """A model admin whose state moves through its `transitions` table (see the module)."""
 
     transitions: tuple[Transition, ...] = ()
-    # How a list action's result names the rows, e.g. "license" → "2 license(s): …".
+    # How a list action's result names the rows: "1 license approved", "2 licenses …".
     transition_noun = ""
+    transition_noun_plural = ""  # default: the noun and an "s"
     change_form_template = "admin/transitions_change_form.html"
     # The buttons are the only way to change the object (licenses, permissions): the
     # change form saves nothing and shows no Save. False: the record is edited as well.
@@ -136,7 +178,17 @@ class TransitionsMixin:
         return None
 
     def transition_message(self, obj, name: str) -> str:
-        return f"{obj}: {obj.get_state_display().lower()}."
+        """What the object is now, and what happens next."""
+        transition = self.transition(name)
+        step = transition.next_step(obj) if transition and transition.next_step else ""
+        return said(obj, obj.get_state_display(), step)
+
+    def added_message(self, obj) -> str:
+        """What the user is told once their request is saved: its state and what next."""
+        return said(obj, obj.get_state_display())
+
+    def rows(self, number: int) -> str:
+        return count_of(number, self.transition_noun, self.transition_noun_plural)
 
     # --- The change page ---
 
@@ -161,8 +213,9 @@ class TransitionsMixin:
                 "url": reverse(
                     f"admin:{opts.app_label}_{opts.model_name}_transition", args=[obj.pk, t.name]
                 ),
-                # Field ids per transition: refuse and cancel both ask for a reason.
-                "form": t.make_form(obj=obj, auto_id=f"id_{t.name}_%s"),
+                # Field ids per transition: refuse and cancel both ask for a reason. A move
+                # confirmed on a page of its own asks there.
+                "form": None if t.confirm_page else t.make_form(obj=obj, auto_id=f"id_{t.name}_%s"),
             }
             for t in transitions
         ]
@@ -180,6 +233,29 @@ class TransitionsMixin:
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The buttons' forms bring their widgets' scripts (the admin's date calendar).
+        for button in context.get("transition_buttons", ()):
+            if button["form"] is not None:
+                context["media"] = context["media"] + button["form"].media
+        if add and self.transitions_only:
+            # A request is saved once, then moves by its buttons: no "continue editing".
+            context |= {"show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if not self.transitions_only or "_popup" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        # The request's page, saying what happens next (Django's "added successfully.
+        # You may edit it again below" would promise an edit the page does not offer).
+        self.message_user(request, self.added_message(obj), messages.SUCCESS)
+        opts = self.model._meta
+        if self.has_view_or_change_permission(request, obj):
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        else:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        return HttpResponseRedirect(url)
+
     def transition_view(self, request, object_id, name):
         if request.method != "POST" or self.transition(name) is None:
             return HttpResponseNotAllowed(["POST"])
@@ -188,6 +264,17 @@ class TransitionsMixin:
             raise Http404(f"No such {self.model._meta.verbose_name}.")
         opts = self.model._meta
         change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        transition = self.transition(name)
+        if transition.confirm_page:
+            if not transition.offered(obj, request.user):
+                self.message_user(
+                    request, NOT_OFFERED.format(label=transition.label), messages.ERROR
+                )
+                return HttpResponseRedirect(change_url)
+            confirmed = request.POST.get("confirm") == "yes"
+            form = transition.make_form(request.POST if confirmed else None, obj=obj)
+            if not confirmed or (form is not None and not form.is_valid()):
+                return self._confirm_page(request, obj, transition, form, change_url)
         try:
             obj = self.run_transition(name, obj, request.user, request.POST) or obj
         except ValidationError as error:
@@ -236,9 +323,7 @@ class TransitionsMixin:
         response = self.transitions_done(request, done, transition.name)
         if response is None:
             self.message_user(
-                request,
-                f"{len(done)} {self.transition_noun}(s): {transition.name} done.",
-                messages.SUCCESS,
+                request, f"{self.rows(len(done))} {transition.done}.", messages.SUCCESS
             )
         return response
 
@@ -255,7 +340,7 @@ class TransitionsMixin:
     def _ask(self, request, queryset, transition: Transition, form):
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{transition.label} {queryset.count()} {self.transition_noun}(s)",
+            "title": f"{transition.label.rstrip('…')}: {self.rows(queryset.count())}",
             "objects": queryset,
             "form": form,
             "transition": transition,
@@ -264,3 +349,17 @@ class TransitionsMixin:
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/transition_action.html", context)
+
+    def _confirm_page(self, request, obj, transition: Transition, form, change_url: str):
+        """The question asked before a move that cannot be undone, about this object,
+        with the form its decision needs; "confirm" posts it back to run."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{transition.label.rstrip('…')}: {obj}",
+            "object": obj,
+            "form": form,
+            "transition": transition,
+            "change_url": change_url,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/transition_confirm.html", context)
