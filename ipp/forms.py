@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
 
 from licensing.models import Infrastructure
@@ -79,7 +80,8 @@ class TokenIssueForm(forms.ModelForm):
 class GrantForm(TransitionForm):
     valid_until = forms.DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # The admin's own date widget, as on every other date: one format, one calendar.
+        widget=AdminDateWidget,
         help_text="The last day it is valid. Empty: until revoked.",
     )
 

@@ -149,7 +149,12 @@ class DeploymentPermission(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Permission #{self.pk}"
+        # "Orders, Billing → ACME-PROD": what may go where. The applications come from a
+        # prefetch where a list shows many permissions.
+        if self.pk is None:
+            return "New deployment permission"
+        names = ", ".join(sorted(a.name for a in self.applications.all())) or "No application"
+        return f"{names} → {self.target.registration_id or self.target.name}"
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

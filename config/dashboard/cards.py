@@ -34,6 +34,7 @@ from licensing.models import (
     provisioning_overdue_q,
 )
 from partners import dashboard_cache
+from partners.admin_tools import count_of
 from partners.models import Partner
 from partners.scoping import is_licensing_team
 from partners.services import standing, today
@@ -116,7 +117,7 @@ def overdue_item(lic: License, day: date) -> Item:
     return Item(
         str(lic),
         reverse("admin:licensing_license_change", args=[lic.pk]),
-        f"{late} business day(s) late · due {lic.provisioning_due_on:%Y-%m-%d}",
+        f"{count_of(late, 'business day')} late · due {lic.provisioning_due_on:%Y-%m-%d}",
     )
 
 
@@ -228,19 +229,24 @@ def partner_card(partners: QuerySet, day: date) -> Card:
         .order_by("name", "pk")[:LISTED]
     )
     count = listed[0].failing_count if listed else 0
+    url = changelist_url(Partner, good_standing="no")
+    items = [
+        Item(
+            partner.name,
+            reverse("admin:partners_partner_change", args=[partner.pk]),
+            "; ".join(standing(partner, on=day).reasons),
+        )
+        for partner in listed
+    ]
+    if count > len(listed):
+        # The list is the top of the changelist: say how many it leaves out, and link them.
+        items.append(Item(f"and {count - len(listed)} more", url, ""))
     return Card(
         "partners-not-in-good-standing",
         "Partners not in good standing",
-        [Figure(count, changelist_url(Partner, good_standing="no"))],
+        [Figure(count, url)],
         help="Their licenses will not renew and they may not get an Internal license.",
-        items=[
-            Item(
-                partner.name,
-                reverse("admin:partners_partner_change", args=[partner.pk]),
-                "; ".join(standing(partner, on=day).reasons),
-            )
-            for partner in listed
-        ],
+        items=items,
     )
 
 

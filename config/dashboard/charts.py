@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from licensing.choices import LicenseKind, LicenseState
+from partners.admin_tools import count_of
 
 MONTHS = 12
 # Colour per kind, stacked bottom to top in this order; readable on the light and dark themes.
@@ -152,7 +153,7 @@ def expiry_chart(
                 format_html(
                     '<a href="{}"><rect x="{}" y="{}" width="{}" height="{}" fill="{}" '
                     'data-kind="{}" data-month="{}" data-count="{}">'
-                    "<title>{}, {}: {} active license(s) ending</title></rect></a>",
+                    "<title>{}, {}: {} ending</title></rect></a>",
                     link(kind, month.start, month.end),
                     f"{x:.1f}",
                     f"{base:.1f}",
@@ -164,7 +165,7 @@ def expiry_chart(
                     n,
                     month.label,
                     LicenseKind(kind).label,
-                    n,
+                    count_of(n, "active license"),
                 )
             )
         centre = LEFT + i * slot + slot / 2

@@ -101,6 +101,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# One date format on every page (ISO 2026-12-04), see config/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 # Every rule is judged on UTC dates: "today" is the UTC date everywhere.
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True

@@ -52,6 +52,7 @@ TRANSITIONS = (
         run=lambda p, user, data: services.record_consent(p, contact=data["contact"], by=user),
         offered=may_consent,
         form=ConsentForm,
+        past="consent recorded",
     ),
     Transition(
         "grant",
@@ -61,6 +62,12 @@ TRANSITIONS = (
         may=is_licensing_team,
         form=GrantForm,
         action="Grant selected requests…",
+        past="granted",
+        next_step=lambda p: (
+            f"deployable there until {p.valid_until:%Y-%m-%d}"
+            if p.valid_until
+            else "deployable there until revoked"
+        ),
     ),
     Transition(
         "refuse",
@@ -68,9 +75,13 @@ TRANSITIONS = (
         run=lambda p, user, data: services.refuse(p, by=user, reason=data["reason"]),
         offered=team_when(PermissionState.REQUESTED),
         may=is_licensing_team,
-        form=ReasonForm,
+        form=ReasonForm.saying(
+            label="Why is this request refused?",
+            help_text="The requester reads it; kept in the permission's history.",
+        ),
         danger=True,
         action="Refuse selected requests…",
+        past="refused",
     ),
     Transition(
         "revoke",
@@ -78,10 +89,14 @@ TRANSITIONS = (
         run=lambda p, user, data: services.revoke(p, by=user, reason=data["reason"]),
         offered=team_when(PermissionState.GRANTED),
         may=is_licensing_team,
-        form=ReasonForm,
+        form=ReasonForm.saying(
+            label="Why is this permission revoked?",
+            help_text="Kept in the permission's history.",
+        ),
         confirm="Revoke this permission? Its applications may no longer be deployed there.",
         danger=True,
         action="Revoke selected permissions…",
+        past="revoked",
     ),
 )
 
@@ -201,10 +216,6 @@ class DeploymentPermissionAdmin(TransitionsMixin, RegionScopedAdmin):
 
     def save_related(self, request, form, formsets, change):
         """The service set the applications; the form must not set them again."""
-
-    def transition_message(self, permission, name):
-        state = permission.get_state_display().lower()
-        return f"{permission}: {self.transition(name).label.lower()} done ({state})."
 
     def transition_view(self, request, object_id, name):
         # Refused before the lookup: a role without the permission gets one answer for any

@@ -9,12 +9,22 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from rangefilter.filters import DateRangeFilterBuilder
 
-from partners.admin_tools import ReasonForm, RegionScopedAdmin, Transition, TransitionsMixin, badge
+from partners.admin_tools import (
+    ReasonForm,
+    RegionScopedAdmin,
+    Transition,
+    TransitionsMixin,
+    badge,
+    said,
+)
+from partners.models import Opportunity
 from partners.scoping import is_licensing_team
 
 from .. import services
-from ..choices import ExtensionState
+from ..choices import ExtensionReason, ExtensionState
 from ..models import Extension, extension_queue_order
+from . import next_steps
+from .search import LicenseSearchMixin
 
 
 def waiting_for_the_team(ext: Extension, user) -> bool:
@@ -29,6 +39,8 @@ TRANSITIONS = (
         offered=waiting_for_the_team,
         may=is_licensing_team,
         action="Grant selected extensions",
+        past="granted",
+        next_step=next_steps.after_extension,
     ),
     Transition(
         "refuse",
@@ -36,9 +48,15 @@ TRANSITIONS = (
         run=lambda ext, user, data: services.refuse_extension(ext, by=user, reason=data["reason"]),
         offered=waiting_for_the_team,
         may=is_licensing_team,
-        form=ReasonForm.saying(services.REASON_REQUIRED),
+        form=ReasonForm.saying(
+            services.REASON_REQUIRED,
+            label="Why is this extension refused?",
+            help_text="The requester reads it in the refusal mail; kept in the history.",
+        ),
         danger=True,
         action="Refuse selected extensions…",
+        past="refused",
+        next_step=next_steps.after_extension,
     ),
 )
 
@@ -49,6 +67,40 @@ class ExtensionRequestForm(forms.ModelForm):
     class Meta:
         model = Extension
         fields = ["license", "reason", "opportunity", "requested_until", "evaluation"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        lic = self._license()
+        user = getattr(self, "user", None)
+        if lic is not None:
+            kinds: tuple[str, ...] = (lic.policy.kind,)
+        else:
+            kinds = services.kinds_requested_by(user) if user is not None else ()
+        if kinds and "reason" in self.fields:
+            allowed = {r for kind in kinds for r in services.EXTENSION_REASONS[kind]}
+            self.fields["reason"].choices = [
+                ("", "---------"),
+                *(c for c in ExtensionReason.choices if c[0] in allowed),
+            ]
+            if len(allowed) == 1:
+                self.fields["reason"].initial = next(iter(allowed))
+        if lic is not None and "opportunity" in self.fields:
+            # That partner's open sales cycles only: a won or lost deal is no reason.
+            self.fields["opportunity"] = forms.ModelChoiceField(
+                queryset=Opportunity.objects.filter(
+                    partner=lic.partner_id, status__in=services.OPEN_OPPORTUNITY_STATUSES
+                ),
+                required=False,
+                help_text=f"An open opportunity of {lic.partner} (for an open sales cycle).",
+            )
+
+    def _license(self):
+        """The license asked about (the page's ?license=, or the one posted), if in scope."""
+        field = self.fields.get("license")
+        wanted = self.data.get("license") or self.initial.get("license")
+        if field is None or not str(wanted or "").isdigit():
+            return None
+        return field.queryset.select_related("policy", "partner").filter(pk=wanted).first()
 
     def clean(self):
         data = super().clean()
@@ -83,7 +135,7 @@ class _DryRun(Exception):
 
 
 @admin.register(Extension)
-class ExtensionAdmin(TransitionsMixin, RegionScopedAdmin):
+class ExtensionAdmin(LicenseSearchMixin, TransitionsMixin, RegionScopedAdmin):
     region_path = "license__partner__region"
     architect_path = "license__opportunity__solution_architect"
     list_display = [
@@ -104,7 +156,12 @@ class ExtensionAdmin(TransitionsMixin, RegionScopedAdmin):
         "license__partner__region",
         ("requested_until", DateRangeFilterBuilder()),
     ]
-    search_fields = ["license__licensee_name", "license__partner__name"]
+    search_fields = [
+        "license__licensee_name",
+        "license__partner__name",
+        "license__infrastructure__registration_id",
+    ]
+    license_path = "license"
     autocomplete_fields = ["license", "opportunity"]
     transitions = TRANSITIONS
     transition_noun = "extension"
@@ -112,6 +169,10 @@ class ExtensionAdmin(TransitionsMixin, RegionScopedAdmin):
 
     def get_ordering(self, request):
         return extension_queue_order()
+
+    def added_message(self, ext):
+        state = "request added successfully" if ext.state == ExtensionState.REQUESTED else "granted"
+        return said(ext, state, next_steps.after_extension(ext))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Subquery
 
 from partners.admin_tools import RegionScopedAdmin, ScopedChoicesMixin, badge
+from partners.scoping import is_licensing_team
 
 from .. import selectors, services
 from ..models import Environment, Infrastructure, PlatformRelease
@@ -16,7 +17,9 @@ from .usage import InfrastructureUsageMixin
 class EnvironmentInline(ScopedChoicesMixin, admin.TabularInline):
     model = Environment
     extra = 0
-    fields = ["name", "endpoint_url"]
+    # The server serial is the partner's (portal) and the licensing team's (release) only.
+    fields = ["name", "endpoint_url", "serial_number", "registered_on"]
+    readonly_fields = ["serial_number", "registered_on"]
 
 
 class UpgradeFilter(admin.SimpleListFilter):
@@ -54,6 +57,8 @@ class InfrastructureAdmin(InfrastructureUsageMixin, RegionScopedAdmin):
     search_fields = ["name", "registration_id", "customer_name", "owner_partner__name"]
     autocomplete_fields = ["owner_partner"]
     inlines = [EnvironmentInline]
+    # Each server registered and released (and why) shows on the infrastructure's history.
+    history_related = ((Environment, "infrastructure_id"),)
     readonly_fields = ["usage_over_time"]
     actions = ["record_upgrade"]
     show_full_result_count = False
@@ -83,7 +88,18 @@ class InfrastructureAdmin(InfrastructureUsageMixin, RegionScopedAdmin):
             )
         return release.version
 
-    @admin.action(description="Record the upgrade to the latest stable release")
+    def has_delete_permission(self, request, obj=None):
+        # Licenses, permissions and tokens hold on to it (PROTECT): never deleted here.
+        return False
+
+    def has_record_upgrade_permission(self, request) -> bool:
+        # The role rule services.record_upgrade checks (require_licensing_team).
+        return is_licensing_team(request.user)
+
+    @admin.action(
+        description="Record the upgrade to the latest stable release",
+        permissions=["record_upgrade"],
+    )
     def record_upgrade(self, request, queryset):
         for infra in queryset.select_related("platform_release"):
             try:

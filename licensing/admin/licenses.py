@@ -3,9 +3,7 @@ actions, the queue's filters and the license page."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,15 +17,21 @@ from partners.admin_tools import (
     Transition,
     TransitionsMixin,
     badge,
+    count_of,
+    said,
 )
 from partners.dates import today
 from partners.scoping import is_licensing_team
 
 from .. import services
 from ..calendar import business_days_between
-from ..choices import LIVE_STATES, Hosting, LicenseKind, LicenseState
+from ..choices import LIVE_STATES, LicenseKind, LicenseState
 from ..models import Extension, License, Notification, license_queue_order
+from . import next_steps
+from .license_list import LicenseListMixin
 from .license_page import LicensePageMixin
+from .request_forms import LicenseRequestForm
+from .search import LicenseSearchMixin
 from .usage import LicenseUsageMixin, UsageFilter
 
 STATE_TONES = {
@@ -41,7 +45,16 @@ STATE_TONES = {
 }
 
 
-Reason = ReasonForm.saying(services.REASON_REQUIRED)
+RefusalReason = ReasonForm.saying(
+    services.REASON_REQUIRED,
+    label="Why is this request refused?",
+    help_text="The requester reads it in the refusal mail; kept in the license's history.",
+)
+CancellationReason = ReasonForm.saying(
+    services.REASON_REQUIRED,
+    label="Why is this license cancelled?",
+    help_text="The partner's contacts read it in the cancellation mail; kept in the history.",
+)
 
 
 def is_trials_architect(lic: License, user) -> bool:
@@ -61,6 +74,8 @@ TRANSITIONS = (
         offered=team_when(LicenseState.REQUESTED),
         may=is_licensing_team,
         action="Approve selected requests",
+        past="approved",
+        next_step=next_steps.after_approval,
     ),
     Transition(
         "refuse",
@@ -68,9 +83,11 @@ TRANSITIONS = (
         run=lambda lic, user, data: services.refuse(lic, by=user, reason=data["reason"]),
         offered=team_when(LicenseState.REQUESTED),
         may=is_licensing_team,
-        form=Reason,
+        form=RefusalReason,
         danger=True,
         action="Refuse selected requests…",
+        past="refused",
+        next_step=next_steps.after_refusal,
     ),
     Transition(
         "provision",
@@ -79,26 +96,34 @@ TRANSITIONS = (
         offered=team_when(LicenseState.APPROVED),
         may=is_licensing_team,
         action="Provision selected approved licenses",
+        past="provisioned",
     ),
     Transition(
         "cancel",
-        "Cancel",
+        # Not "Cancel": on a form that reads as "cancel this form".
+        "Cancel license…",
         run=lambda lic, user, data: services.cancel(lic, by=user, reason=data["reason"]),
         offered=team_when(*LIVE_STATES),
         may=is_licensing_team,
-        form=Reason,
+        form=CancellationReason,
         confirm="Cancel this license? Its applications go offline; this cannot be undone.",
         danger=True,
         action="Cancel selected licenses…",
+        past="cancelled",
+        next_step=next_steps.after_cancellation,
+        confirm_page=True,
     ),
     Transition(
         "convert",
-        "Validate conversion",
+        "Validate conversion…",
         run=lambda lic, user, data: services.convert(lic, by=user),
         offered=lambda lic, user: (
             lic.state == LicenseState.ACTIVE and is_trials_architect(lic, user)
         ),
         confirm="Validate the conversion? The trial becomes the customer's license.",
+        past="converted",
+        next_step=next_steps.after_conversion,
+        confirm_page=True,
     ),
 )
 
@@ -131,38 +156,6 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class LicenseRequestForm(forms.ModelForm):
-    """Asking for a license: the service's own checks put their errors on this form."""
-
-    kind = forms.ChoiceField(choices=LicenseKind.choices)
-    hosting = forms.ChoiceField(
-        choices=[("", "Policy default"), *Hosting.choices],
-        required=False,
-        help_text="Demo: shared cloud, or the one on-premises DL. Internal: on-premises. "
-        "Trial: dedicated cloud or on-premises.",
-    )
-
-    class Meta:
-        model = License
-        fields = ["partner", "kind", "hosting", "opportunity"]
-
-    def clean(self):
-        data = super().clean()
-        if self.errors:
-            return data
-        try:
-            services.validate_request(
-                partner=data["partner"],
-                kind=data["kind"],
-                by=self.user,
-                hosting=data.get("hosting") or None,
-                opportunity=data.get("opportunity"),
-            )
-        except ValidationError as error:
-            raise ValidationError(error.messages) from None
-        return data
-
-
 class NotificationInline(ReadOnlyMixin, admin.TabularInline):
     model = Notification
     extra = 0
@@ -179,23 +172,30 @@ class ExtensionInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(License)
-class LicenseAdmin(LicensePageMixin, LicenseUsageMixin, TransitionsMixin, RegionScopedAdmin):
+class LicenseAdmin(
+    LicensePageMixin,
+    LicenseUsageMixin,
+    LicenseListMixin,
+    LicenseSearchMixin,
+    TransitionsMixin,
+    RegionScopedAdmin,
+):
     region_path = "partner__region"
     architect_path = "opportunity__solution_architect"
+    # The state second, so a phone shows it; kind and region inside the columns they
+    # qualify, so the dates fit a laptop's width (CSS in templates/admin/base_site.html).
     list_display = [
-        "__str__",
-        "kind",
-        "partner",
-        "region",
-        "hosting",
+        "license_cell",
         "state_badge",
+        "partner_cell",
+        "hosting",
         "deadline",
         "starts_on",
         "ends_on",
         "requested_on",
         "usage",
     ]
-    list_display_links = ["__str__"]
+    list_display_links = ["license_cell"]
     list_select_related = ["policy", "partner__region", "opportunity"]
     list_filter = [
         OverdueFilter,
@@ -269,6 +269,8 @@ class LicenseAdmin(LicensePageMixin, LicenseUsageMixin, TransitionsMixin, Region
         return license_queue_order()
 
     def get_fieldsets(self, request, obj=None):
+        if obj is None and services.kinds_requested_by(request.user) == (LicenseKind.TL,):
+            return [(None, {"fields": ["opportunity", "kind", "hosting"]})]
         if obj is None:
             return [(None, {"fields": ["partner", "kind", "hosting", "opportunity"]})]
         return self.fieldsets
@@ -307,6 +309,9 @@ class LicenseAdmin(LicensePageMixin, LicenseUsageMixin, TransitionsMixin, Region
         obj.pk, obj.policy, obj.state = created.pk, created.policy, created.state
         obj.licensee_name = created.licensee_name
         obj._state.adding = False
+
+    def added_message(self, lic):
+        return said(lic, "request added successfully", next_steps.after_request(lic))
 
     def transition_done(self, request, lic, name):
         if name == "provision":
@@ -352,7 +357,7 @@ class LicenseAdmin(LicensePageMixin, LicenseUsageMixin, TransitionsMixin, Region
             return badge(
                 f"{lic.provisioning_due_on:%Y-%m-%d} · overdue",
                 "danger",
-                f"{late} business day(s) late",
+                f"{count_of(late, 'business day')} late",
             )
         return f"{lic.provisioning_due_on:%Y-%m-%d}"
 

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from rangefilter.filters import DateRangeFilterBuilder, DateTimeRangeFilterBuilder
 
-from partners.admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, badge
+from partners.admin_tools import AuditedAdmin, ReadOnlyMixin, RegionScopedAdmin, badge, count_of
 from partners.scoping import is_licensing_team
 
 from .. import delivery, outbox
@@ -72,7 +72,7 @@ class NotificationAdmin(ReadOnlyMixin, RegionScopedAdmin):
         delivery.after_commit()
         self.message_user(
             request,
-            f"{count} failed mail(s) back in the outbox: they are sent in a moment.",
+            f"{count_of(count, 'failed mail')} back in the outbox: they are sent in a moment.",
             messages.SUCCESS if count else messages.WARNING,
         )
 

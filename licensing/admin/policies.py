@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Subquery
 from rangefilter.filters import DateRangeFilterBuilder
 
-from partners.admin_tools import AuditedAdmin, badge
+from partners.admin_tools import AuditedAdmin, badge, count_of
 
 from .. import selectors
 from ..models import LicensePolicy, PlatformRelease
@@ -62,6 +62,11 @@ class LicensePolicyAdmin(AuditedAdmin):
         # The kind is the policy's identity: licenses point at it.
         return ["kind"] if obj else []
 
+    def has_delete_permission(self, request, obj=None):
+        # One policy per kind, seeded and pointed at by every license (PROTECT): edited,
+        # never deleted.
+        return False
+
     @admin.display(description="limits")
     def limits_summary(self, policy: LicensePolicy) -> str:
         parts = []
@@ -98,8 +103,8 @@ class PlatformReleaseAdmin(AuditedAdmin):
             behind = selectors.behind_latest_release(obj).count()
             self.message_user(
                 request,
-                f"{obj.version} is the latest stable release: {behind} infrastructure(s) of live "
-                "Demo and Internal licenses now need an upgrade (Infrastructures, filter "
+                f"{obj.version} is the latest stable release: {count_of(behind, 'infrastructure')} "
+                "of live Demo and Internal licenses now need an upgrade (Infrastructures, filter "
                 "'behind the latest stable release').",
                 messages.WARNING if behind else messages.INFO,
             )

@@ -22,7 +22,8 @@ __all__ = [
 ]
 
 LICENSING_TEAM_ONLY = "Only the licensing team may {action} a license."
-WRONG_STATE = "This license is {state}: only a {expected} license can be {action}."
+# "can be provisioned only when approved": no article to get wrong ("a approved").
+WRONG_STATE = "This license is {state}: it can be {action} only when {expected}."
 REASON_REQUIRED = "Give a reason: it is kept in the license's history."
 UNKNOWN_KIND = "Unknown license kind {kind}: choose DL, IL or TL."
 

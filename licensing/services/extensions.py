@@ -32,6 +32,8 @@ from .requests import check_requester
 
 __all__ = [
     "EXTENSION_ALREADY_WAITING",
+    "EXTENSION_REASONS",
+    "OPEN_OPPORTUNITY_STATUSES",
     "EXTENSION_IN_THE_PAST",
     "EXTENSION_LICENSE_MOVED",
     "EXTENSION_NEEDS_OPPORTUNITY",
@@ -80,6 +82,14 @@ OPEN_OPPORTUNITY_STATUSES = (
     OpportunityStatus.ACCEPTED,
     OpportunityStatus.APPROVED,
 )
+# The reasons an extension of each kind may give: the Extension Policy's two for DL and IL,
+# the sales cycle for a trial. The request form offers these and no others.
+POLICY_REASONS = (ExtensionReason.OPEN_SALES_CYCLE, ExtensionReason.LEGAL_CONSTRAINTS)
+EXTENSION_REASONS = {
+    LicenseKind.DL: POLICY_REASONS,
+    LicenseKind.IL: POLICY_REASONS,
+    LicenseKind.TL: (ExtensionReason.TRIAL_SALES_CYCLE,),
+}
 
 
 def _save_extension(ext: Extension, by, reason: str, fields=None) -> None:
@@ -139,7 +149,7 @@ def request_extension(
         raise ValidationError(
             EXTENSION_NOT_EXPIRED.format(state=locked.get_state_display().lower())
         )
-    allowed = (ExtensionReason.OPEN_SALES_CYCLE, ExtensionReason.LEGAL_CONSTRAINTS)
+    allowed = EXTENSION_REASONS[policy.kind]
     if reason not in allowed:
         raise ValidationError(
             {

@@ -56,6 +56,7 @@ __all__ = [
     "TL_OPPORTUNITY_OF_OTHER_PARTNER",
     "approve",
     "check_requester",
+    "kinds_requested_by",
     "eligibility_errors",
     "refuse",
     "request_license",
@@ -118,6 +119,19 @@ def check_requester(by, *, partner: Partner, kind: str, opportunity: Opportunity
             NOT_PARTNERS_CHANNEL_MANAGER.format(region=partner.region, partner=partner),
             code="forbidden",
         )
+
+
+def kinds_requested_by(user) -> tuple[str, ...]:
+    """The kinds `check_requester` may let this user ask for (for some partner or
+    opportunity): what a request form offers them."""
+    if is_licensing_team(user):
+        return tuple(LicenseKind.values)
+    kinds: tuple[str, ...] = ()
+    if is_channel_manager(user):
+        kinds += (LicenseKind.DL, LicenseKind.IL)
+    if is_solution_architect(user):
+        kinds += (LicenseKind.TL,)
+    return kinds
 
 
 def eligibility_errors(

@@ -155,7 +155,7 @@ def test_consent_then_grant_buttons(
     )
     permission.refresh_from_db()
     assert (permission.state, str(permission.valid_until)) == ("granted", "2027-03-01")
-    assert any("grant done" in m for m in message_texts(response))
+    assert f"{permission}: granted. Deployable there until 2027-03-01." in message_texts(response)
     assert "transition-revoke" in client.get(change_url(permission)).content.decode()
 
 
@@ -266,7 +266,7 @@ def test_grant_action_asks_for_a_validity_then_grants_each(
     assert state_of(no_consent) == PermissionState.REQUESTED
     texts = message_texts(response)
     assert any("Record the developer's consent" in t for t in texts)
-    assert "1 permission(s): grant done." in texts
+    assert "1 permission granted." in texts
 
 
 @pytest.mark.parametrize(

@@ -150,7 +150,7 @@ def test_licensing_team_approves_through_the_transition_url(
     # Saturday 2026-11-28 + 3 business days in Portugal: Mon 30, (Tue 1 December is a
     # public holiday), Wed 2, Thu 3.
     assert lic.provisioning_due_on == date(2026, 12, 3)
-    assert f"{lic}: approved." in message_texts(response)
+    assert f"{lic}: approved. Provision by 2026-12-03." in message_texts(response)
 
 
 def test_transition_url_answers_only_post(client, partner, channel_manager, licensing_user):
@@ -219,12 +219,19 @@ def test_refuse_and_cancel_need_a_reason_that_lands_in_the_history(
     lic = requested(partner, channel_manager)
     client.force_login(licensing_user)
 
-    response = client.post(transition_url(lic, name), {"reason": "  "}, follow=True)
+    # "confirm": a cancellation is asked on a page of its own first (see
+    # test_admin_daily.py); a refusal ignores it.
+    response = client.post(
+        transition_url(lic, name), {"reason": "  ", "confirm": "yes"}, follow=True
+    )
 
     assert escape(services.REASON_REQUIRED) in response.content.decode()
     assert refreshed(lic).state == LicenseState.REQUESTED
 
-    client.post(transition_url(lic, name), {"reason": "duplicate of the partner's old request"})
+    client.post(
+        transition_url(lic, name),
+        {"reason": "duplicate of the partner's old request", "confirm": "yes"},
+    )
 
     lic.refresh_from_db()
     expected = LicenseState.REFUSED if name == "refuse" else LicenseState.CANCELLED
@@ -261,7 +268,7 @@ def test_approve_selected_action_approves_each_request(
     assert response.status_code == 200
     assert refreshed(first).state == LicenseState.APPROVED
     assert refreshed(second).state == LicenseState.APPROVED
-    assert "2 license(s): approve done." in message_texts(response)
+    assert "2 licenses approved." in message_texts(response)
 
 
 def test_approve_selected_action_reports_a_refusal_per_license(

@@ -66,7 +66,7 @@ def test_an_approval_tells_the_requester_once_with_the_provisioning_deadline(
     assert f"was approved on {TODAY}" in message.body
     assert f"provisions it by {lic.provisioning_due_on}" in message.body
     # The same approval again is refused, and tells nobody again.
-    refused(lambda: services.approve(lic, by=licensing_user, on=TODAY), "only a requested")
+    refused(lambda: services.approve(lic, by=licensing_user, on=TODAY), "only when requested")
     assert len(rows(NotificationKind.REQUEST_APPROVED)) == 1
 
 
@@ -85,7 +85,7 @@ def test_a_refusal_tells_the_requester_with_the_reason(
     assert "The partner&#x27;s fee is unpaid" in message.alternatives[0][0]
     refused(
         lambda: services.refuse(lic, by=licensing_user, reason="again", on=TODAY),
-        "only a requested",
+        "only when requested",
     )
     assert len(rows(NotificationKind.REQUEST_REFUSED)) == 1
 
@@ -120,7 +120,8 @@ def test_a_cancellation_tells_both_contacts_and_the_channel_manager_with_the_rea
     assert "Reason: Resold to a customer" in messages[0].body
     assert "applications are taken offline" in messages[0].body
     refused(
-        lambda: services.cancel(lic, by=licensing_user, reason="again", on=day), "only a requested"
+        lambda: services.cancel(lic, by=licensing_user, reason="again", on=day),
+        "only when requested",
     )
     assert len(rows(NotificationKind.CANCELLED)) == 3
 

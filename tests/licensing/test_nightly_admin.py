@@ -82,7 +82,7 @@ def test_refusing_an_extension_asks_for_a_reason(client, licensing_user, request
     page = client.post(
         "/admin/licensing/extension/", {"action": "refuse_selected", "_selected_action": [ext.pk]}
     )
-    assert "Reason" in page.content.decode()
+    assert "Why is this extension refused?" in page.content.decode()
     ext.refresh_from_db()
     assert ext.state == ExtensionState.REQUESTED
     client.post(
@@ -121,7 +121,7 @@ def test_infrastructures_behind_the_latest_release_are_marked_until_upgraded(
         {"version": "11.31.0", "released_on": str(TODAY), "is_stable": "on"},
         follow=True,
     )
-    assert "1 infrastructure(s) of live Demo and Internal licenses now need an upgrade" in (
+    assert "1 infrastructure of live Demo and Internal licenses now need an upgrade" in (
         response.content.decode()
     )
     html = client.get("/admin/licensing/infrastructure/?upgrade=needed").content.decode()

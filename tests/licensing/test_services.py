@@ -292,10 +292,10 @@ def test_a_decided_request_cannot_be_decided_again(partner, channel_manager, lic
     else:
         services.refuse(lic, by=licensing_user, reason="no", on=TODAY)
     state = lic.state
-    refused(lambda: services.approve(lic, by=licensing_user, on=TODAY), "only a requested license")
+    refused(lambda: services.approve(lic, by=licensing_user, on=TODAY), "only when requested")
     refused(
         lambda: services.refuse(lic, by=licensing_user, reason="x", on=TODAY),
-        "only a requested license",
+        "only when requested",
     )
     lic.refresh_from_db()
     assert lic.state == state
@@ -374,7 +374,7 @@ def test_activation_code_is_random_typable_and_never_in_history(partner, provisi
 
 def test_provisioning_needs_an_approved_license(partner, channel_manager, licensing_user):
     lic = request(partner, channel_manager)
-    refused(lambda: services.provision(lic, by=licensing_user, on=TODAY), "only a approved license")
+    refused(lambda: services.provision(lic, by=licensing_user, on=TODAY), "only when approved")
     lic.refresh_from_db()
     assert lic.state == LicenseState.REQUESTED and lic.infrastructure is None
 
@@ -483,7 +483,7 @@ def test_concurrent_approvals_of_one_request_exactly_one_wins(region):
         )
     )
     assert len(results) == 1 and len(errors) == 1
-    assert "only a requested license can be approved" in errors[0].messages[0]
+    assert "it can be approved only when requested" in errors[0].messages[0]
     assert lic.history.filter(history_change_reason="approved").count() == 1
 
 
