@@ -33,11 +33,12 @@ test: $(VENV)/.installed-dev
 e2e: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
 
-## bench: admin and nightly-run benchmarks on PostgreSQL (own databases bench_*, seeded on the
+## bench: admin, nightly-run, outbox and usage benchmarks on PostgreSQL (own databases bench_*, seeded on the
 ## first run, reused after); options in benchmarks/run.py, e.g. BENCH_ARGS="--only nightly"
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/delivery.py
+	$(BIN)/python benchmarks/usage.py
 
 ## lint: ruff, the import contracts (layers, no cycles), system checks, migrations check
 lint: $(VENV)/.installed-dev
