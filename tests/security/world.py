@@ -13,6 +13,7 @@ from licensing import services
 from licensing.choices import AttemptOutcome
 from licensing.models import License, RegistrationAttempt
 from partners import roles
+from partners.models import ComplianceIncident
 from tests.factories import (
     TODAY,
     IncidentFactory,
@@ -92,6 +93,30 @@ def build_region(world: World, code: str, team, release) -> None:
     ipp_services.grant(permission, by=team, on=TODAY)
     ipp_services.check_and_log(application=app, target=trial.infrastructure, caller="service")
     world.tokens.append(ipp_services.issue_token(trial.infrastructure, by=team))
+    # Usage reported by both infrastructures, and an incident the usage check opened from
+    # one (resolved: the partner stays in good standing).
+    for n, infra in enumerate([demo.infrastructure, trial.infrastructure]):
+        shown = services.record_usage(
+            infrastructure=infra,
+            reported_on=TODAY - timedelta(days=1),
+            application_objects=100 + n,
+            disk_gb="1.50",
+            internal_users=5,
+            external_users=0,
+            internal_users_by_country={partner.country.code: 5},
+            on=TODAY,
+        )
+    ComplianceIncident.objects.create(
+        partner=partner,
+        license=trial,
+        kind="over_limit",
+        opened_on=TODAY - timedelta(days=1),
+        resolved_on=TODAY,
+        notes=f"Usage of {trial.infrastructure.name}: over its limit",
+        usage_report=shown,
+        resolution="Figures back under the limit",
+        resolved_by=team,
+    )
 
     world.users[f"cm_{code}"] = manager
     world.users[f"sa_{code}"] = architect
