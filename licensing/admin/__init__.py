@@ -3,4 +3,12 @@
 from . import extensions, infrastructures, licenses, logs, policies, usage
 from .partner_licenses import LicenseInline
 
-__all__ = ["LicenseInline", "extensions", "infrastructures", "licenses", "logs", "policies", "usage"]
+__all__ = [
+    "LicenseInline",
+    "extensions",
+    "infrastructures",
+    "licenses",
+    "logs",
+    "policies",
+    "usage",
+]
