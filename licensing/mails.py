@@ -201,6 +201,39 @@ def active_again(people: People, *, ends_on: date, why: str) -> Mail:
     )
 
 
+# Why a license file changed without the license being active again: the active-again
+# mail with its own event, so each change is one mail and a replay of it none.
+SLOT_REGISTERED = "slot_registered"
+SLOT_RELEASED = "slot_released"
+UPGRADED = "upgraded"
+
+
+def file_ready(people: People, *, event: str, ends_on: date | None, why: str, **said) -> Mail:
+    """A slot registered or released, a platform upgrade recorded: what the license file
+    says changed, and the technical contact of an on-premises license gets the new file
+    from the portal. `event` names the change (the environment's history row, the release)."""
+    on_premises = people.hosting == Hosting.ON_PREMISES
+    return Mail(
+        NotificationKind.ACTIVE_AGAIN,
+        people,
+        f"{why}-{event}",
+        unique([people.technical]) if on_premises else [],
+        {"ends_on": iso(ends_on), "why": why, **said},
+    )
+
+
+def code_reissued(people: People, *, sequence: int) -> Mail:
+    """The technical contact: the license's new activation code. The code is not in the
+    params (they show in the admin): the mail reads it from the license when it is sent."""
+    return Mail(
+        NotificationKind.CODE_REISSUED,
+        people,
+        str(sequence),
+        unique([people.technical]),
+        {"sequence": sequence},
+    )
+
+
 def rows(*mails: Mail) -> list[Notification]:
     """The rows of several mails, for one `queue_many`."""
     return [row for mail in mails for row in mail.rows()]

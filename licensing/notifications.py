@@ -112,6 +112,8 @@ def context_for(notification: Notification) -> dict:
     }
     if notification.kind == NotificationKind.ONBOARDING:
         context.update(onboarding_context(lic, notification.recipient))
+    elif notification.kind == NotificationKind.CODE_REISSUED:
+        context["activation_code"] = reissued_code(lic, params)
     elif notification.kind == NotificationKind.OVERDUE_ALERT:
         context["licenses"] = (
             License.objects.filter(pk__in=params.get("license_ids", []))
@@ -141,6 +143,15 @@ def onboarding_context(lic: License, recipient: str) -> dict:
         "activation_code": lic.activation_code,
         "portal_url": f"{settings.SITE_URL}/portal/",
     }
+
+
+@sensitive_variables()
+def reissued_code(lic: License, params: dict) -> str:
+    """The reissued code, read from the license when the mail is sent (never stored in the
+    params the admin shows); empty when it was replaced again since this mail was written."""
+    if lic is None or lic.activation_code_sequence != params.get("sequence"):
+        return ""
+    return lic.activation_code
 
 
 def queue_onboarding(lic: License) -> list[Notification]:

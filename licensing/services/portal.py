@@ -4,28 +4,24 @@ activation code, and the signed license file."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .. import signing
 from ..choices import Hosting, LicenseState
 from ..models import Infrastructure, License, PlatformRelease
-from .common import WRONG_STATE, stamp, today
+from .common import stamp, today
 
 __all__ = [
     "INVALID_CODE",
-    "NOT_REGISTERED",
     "REGISTRATION_ID_MALFORMED",
     "REGISTRATION_ID_RE",
     "REGISTRATION_ID_TAKEN",
     "UNKNOWN_RELEASE",
     "InvalidActivationCode",
-    "license_claims",
-    "license_file",
+    "portal_license",
     "register_infrastructure",
 ]
 
@@ -40,7 +36,6 @@ REGISTRATION_ID_MALFORMED = (
 )
 REGISTRATION_ID_TAKEN = "This infrastructure identifier is already registered."
 UNKNOWN_RELEASE = "Unknown platform release {version}: choose one from the list."
-NOT_REGISTERED = "Register the infrastructure on the licensing portal before downloading."
 
 REGISTRATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{5,63}$")
 
@@ -116,32 +111,28 @@ def _register(code: str, registration_id: str, platform_version: str, on: date) 
     return lic
 
 
-def license_claims(lic: License) -> dict:
-    infra = lic.infrastructure
-    return {
-        "license_id": lic.pk,
-        "license": str(lic),
-        "kind": lic.policy.kind,
-        "licensee": lic.licensee_name,
-        "partner": lic.partner.name,
-        "infrastructure_id": infra.registration_id,
-        "platform_release": infra.platform_release.version if infra.platform_release else None,
-        "environments": [name for name in lic.environment_names.split(",") if name],
-        "limits": lic.limits,
-        "starts_on": lic.starts_on.isoformat(),
-        "ends_on": lic.ends_on.isoformat(),
-        "issued_at": timezone.now().astimezone(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def license_file(lic: License) -> bytes:
-    """The signed license file of an active license whose infrastructure is registered."""
-    if lic.state != LicenseState.ACTIVE:
-        raise ValidationError(
-            WRONG_STATE.format(
-                state=lic.get_state_display().lower(), expected="active", action="downloaded"
-            )
+@sensitive_variables("activation_code", "code")
+def portal_license(
+    *, activation_code: str, registration_id: str, on: date | None = None
+) -> License:
+    """A returning partner: the activation code together with the identifier it registered
+    (both ignoring case) opens its active on-premises license. Any other pair, or a license
+    in another state, raises the same InvalidActivationCode as a wrong code. A used code is
+    accepted here: it registered this infrastructure."""
+    code = (activation_code or "").strip().upper()
+    registration_id = (registration_id or "").strip()
+    if not code or not registration_id:
+        raise InvalidActivationCode()
+    lic = (
+        License.objects.select_related("policy", "partner", "infrastructure__platform_release")
+        .filter(
+            activation_code=code,
+            state=LicenseState.ACTIVE,
+            hosting=Hosting.ON_PREMISES,
+            infrastructure__registration_id__iexact=registration_id,
         )
-    if lic.infrastructure is None or not lic.infrastructure.registration_id:
-        raise ValidationError(NOT_REGISTERED)
-    return signing.sign_claims(license_claims(lic))
+        .first()
+    )
+    if lic is None:
+        raise InvalidActivationCode()
+    return lic

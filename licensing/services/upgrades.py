@@ -7,8 +7,10 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import Infrastructure, PlatformRelease
-from .common import require_licensing_team
+from .. import mails
+from ..choices import Hosting, LicenseState
+from ..models import Infrastructure, License, PlatformRelease
+from .common import people, require_licensing_team, tell
 
 __all__ = ["UPGRADE_NOT_NEWER", "UPGRADE_NOT_STABLE", "record_upgrade"]
 
@@ -32,4 +34,19 @@ def record_upgrade(
     infra.platform_release = release
     infra._history_user, infra._change_reason = by, f"upgraded to {release.version}"
     infra.save(update_fields=["platform_release"])
+    # The license file names the release: an on-premises license's technical contact is
+    # told a new file is ready (one mail per release reached).
+    on_premises = License.objects.filter(
+        infrastructure=infra, state=LicenseState.ACTIVE, hosting=Hosting.ON_PREMISES
+    )
+    for lic in on_premises:
+        tell(
+            mails.file_ready(
+                people(lic),
+                event=release.version,
+                ends_on=lic.ends_on,
+                why=mails.UPGRADED,
+                release=release.version,
+            )
+        )
     return infra

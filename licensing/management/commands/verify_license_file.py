@@ -48,5 +48,43 @@ class Command(BaseCommand):
             claims = signing.verify(data, key)
         except (signing.LicenseFileError, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"license file verified (key {signing.key_id(key)})")
+        serial = f", file serial {claims['file_serial']}" if "file_serial" in claims else ""
+        # stdout stays one header line and the claims' JSON (scripts parse it); what the
+        # database knows of a newer file is a notice, on stderr.
+        self.stdout.write(f"license file verified (key {signing.key_id(key)}{serial})")
         self.stdout.write(json.dumps(claims, sort_keys=True, indent=2, ensure_ascii=False))
+        newer = _newer(claims) if serial else ""
+        if newer:
+            self.stderr.write(f"notice: {newer}")
+
+
+def _newer(claims: dict) -> str:
+    """What the database this runs against knows of a newer file; "" when nothing (or when
+    the license, or a database, is unknown here: verifying needs only the public key)."""
+    from django.db import DatabaseError
+
+    from licensing.choices import LicenseState
+    from licensing.models import License
+    from licensing.services import file_fingerprint, license_claims
+
+    serial = claims["file_serial"]
+    try:
+        lic = (
+            License.objects.select_related("policy", "partner", "infrastructure__platform_release")
+            .filter(pk=claims.get("license_id"))
+            .first()
+        )
+        if lic is None:
+            return ""
+        if lic.file_serial > serial:
+            return f"a newer license file exists: serial {lic.file_serial} (this file: {serial})"
+        if lic.state != LicenseState.ACTIVE:
+            return f"the license is {lic.get_state_display().lower()} now"
+        if file_fingerprint(license_claims(lic)) != file_fingerprint(claims):
+            return (
+                f"the license has changed since this file: a newer license file "
+                f"(serial {serial + 1}) is ready"
+            )
+    except (DatabaseError, ImproperlyConfigured, AttributeError, TypeError, ValueError):
+        return ""
+    return ""
