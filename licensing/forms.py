@@ -33,3 +33,31 @@ class PortalRegistrationForm(forms.Form):
         ]
         if latest:
             self.fields["platform_version"].initial = latest.version
+
+
+class ReturningPartnerForm(forms.Form):
+    """A returning partner: the activation code and the identifier it registered."""
+
+    activation_code = forms.CharField(
+        max_length=40,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "XXXX-XXXX-XXXX-XXXX"}),
+    )
+    registration_id = forms.CharField(
+        label="Infrastructure identifier",
+        max_length=64,
+        strip=True,
+        help_text="The identifier your infrastructure was registered with.",
+    )
+
+
+class EnvironmentSerialForm(forms.Form):
+    """A platform server's serial for one environment slot (the service checks both)."""
+
+    environment_name = forms.CharField(max_length=50, widget=forms.HiddenInput)
+    serial_number = forms.CharField(
+        label="Server serial number",
+        max_length=64,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

@@ -2,7 +2,9 @@
 
 A customer enters the activation code from the onboarding mail and the identifier of the
 on-premises infrastructure; the infrastructure is registered on that license and the
-signed license file can be downloaded in the same browser session.
+signed license file can be downloaded in the same browser session. A returning partner
+enters the code with the identifier it registered and reaches the infrastructure's page:
+the current license file, what changed since the last one, and the environment slots.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from partners import hygiene
 from partners.throttle import Window, client_ip
 
 from . import services
-from .choices import AttemptOutcome
-from .forms import PortalRegistrationForm
+from .choices import AttemptOutcome, FileVia, Hosting, LicenseState
+from .forms import EnvironmentSerialForm, PortalRegistrationForm, ReturningPartnerForm
 from .models import License, PlatformRelease, RegistrationAttempt
 
 logger = logging.getLogger(__name__)
 
 SESSION_KEY = "portal_license_id"
+# The code's sequence when the session was opened: a reissued code ends the session.
+SEQUENCE_KEY = "portal_code_sequence"
 THROTTLED = "Too many attempts from your network. Wait a few minutes and try again."
 
 # Wrong activation codes per client address (behind the TLS proxy: the address it
@@ -107,8 +111,7 @@ def register(request):
                     lic=lic,
                     registration_id=data["registration_id"],
                 )
-                request.session.cycle_key()
-                request.session[SESSION_KEY] = lic.pk
+                _open_session(request, lic)
                 return redirect("portal:registered")
         else:
             sent = request.POST.get("registration_id", "")
@@ -127,13 +130,26 @@ def register(request):
     return render(request, "portal/register.html", {"form": form}, status=status)
 
 
+def _open_session(request, lic: License) -> None:
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = lic.pk
+    request.session[SEQUENCE_KEY] = lic.activation_code_sequence
+
+
 def _session_license(request) -> License | None:
+    """The session's license, checked again on every request: still active on-premises,
+    and its code not reissued since the session was opened."""
     pk = request.session.get(SESSION_KEY)
     if not pk:
         return None
     return (
         License.objects.select_related("policy", "partner", "infrastructure__platform_release")
-        .filter(pk=pk)
+        .filter(
+            pk=pk,
+            state=LicenseState.ACTIVE,
+            hosting=Hosting.ON_PREMISES,
+            activation_code_sequence=request.session.get(SEQUENCE_KEY),
+        )
         .first()
     )
 
@@ -163,7 +179,7 @@ def download(request):
     if lic is None:
         return redirect("portal:register")
     try:
-        data = services.license_file(lic)
+        data = services.issue_license_file(lic, via=FileVia.PORTAL)
     except ValidationError as error:
         return render(
             request, "portal/register.html", {"form": PortalRegistrationForm(), "error": error}, 409
@@ -179,3 +195,126 @@ def download(request):
         f'attachment; filename="license-{lic.policy.kind}-{lic.pk}.json"'
     )
     return response
+
+
+# --- Returning partners ----------------------------------------------------------------------
+
+
+def _returning_throttled(request, form):
+    _log(request, AttemptOutcome.THROTTLED)
+    form.add_error(None, THROTTLED)
+    return render(request, "portal/returning.html", {"form": form}, status=429)
+
+
+@sensitive_variables("data")
+@sensitive_post_parameters("activation_code")
+@require_http_methods(["GET", "POST"])
+def returning(request):
+    """The code and the identifier it registered open the infrastructure's page; a wrong
+    pair is a wrong code: the same error, counted by the same throttle."""
+    ip = client_ip(request)
+    form = ReturningPartnerForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if FAILURES.reached(ip):
+            return _returning_throttled(request, form)
+        if form.is_valid():
+            data = form.cleaned_data
+            if not FAILURES.admit(ip):
+                return _returning_throttled(request, form)
+            try:
+                lic = services.portal_license(
+                    activation_code=data["activation_code"],
+                    registration_id=data["registration_id"],
+                )
+            except services.InvalidActivationCode as error:
+                _log(request, AttemptOutcome.REFUSED_CODE, registration_id=data["registration_id"])
+                form.add_error(None, error)
+                status = 400
+            else:
+                FAILURES.release(ip)
+                _open_session(request, lic)
+                return redirect("portal:infrastructure")
+        else:
+            sent = request.POST.get("registration_id", "")
+            _log(
+                request,
+                AttemptOutcome.REFUSED_INPUT,
+                registration_id="" if hygiene.text_problem(sent) else sent,
+                detail="returning partner: incomplete form",
+            )
+            status = 400
+    return render(request, "portal/returning.html", {"form": form}, status=status)
+
+
+def _infrastructure_page(request, lic: License, *, forms=None, status=200):
+    infra = lic.infrastructure
+    slots = [name for name in lic.environment_names.split(",") if name]
+    environments = {e.name: e for e in infra.environments.all()}
+    forms = forms or {}
+    latest = PlatformRelease.latest_stable()
+    release = infra.platform_release
+    context = {
+        "license": lic,
+        "infrastructure": infra,
+        "changes": services.file_changes(lic),
+        "slots": [
+            {
+                "name": name,
+                "environment": environments.get(name),
+                "form": forms.get(name)
+                or EnvironmentSerialForm(initial={"environment_name": name}),
+            }
+            for name in slots
+        ],
+        "latest": latest,
+        "outdated": bool(latest and release and release.pk != latest.pk),
+        # A form for no slot of this license (an unknown name): its errors head the page.
+        "errors": [
+            message
+            for name, form in forms.items()
+            if name not in slots
+            for errors in form.errors.values()
+            for message in errors
+        ],
+    }
+    return render(request, "portal/infrastructure.html", context, status=status)
+
+
+@require_http_methods(["GET"])
+def infrastructure(request):
+    lic = _session_license(request)
+    if lic is None:
+        return redirect("portal:returning")
+    return _infrastructure_page(request, lic)
+
+
+@require_http_methods(["POST"])
+def register_server(request):
+    """Register a platform server's serial in one environment slot."""
+    lic = _session_license(request)
+    if lic is None:
+        return redirect("portal:returning")
+    form = EnvironmentSerialForm(request.POST)
+    name = request.POST.get("environment_name", "")
+    if form.is_valid():
+        try:
+            environment = services.register_slot(
+                lic,
+                environment_name=form.cleaned_data["environment_name"],
+                serial_number=form.cleaned_data["serial_number"],
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            logger.info("portal: server registered in environment %s", environment.pk)
+            return redirect("portal:infrastructure")
+    _log(
+        request,
+        AttemptOutcome.REFUSED_INPUT,
+        lic=lic,
+        registration_id=lic.infrastructure.registration_id,
+        detail="environment slot: "
+        + "; ".join(" ".join(errors) for errors in form.errors.values()),
+    )
+    return _infrastructure_page(request, lic, forms={name: form}, status=400)
