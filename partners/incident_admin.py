@@ -95,5 +95,5 @@ class ComplianceIncidentAdmin(TransitionsMixin, RegionScopedAdmin):
         if not incident.pk:
             return "—"
         if incident.usage_report_id is None:
-            return "hand"
+            return "by hand"
         return report_link(incident)
