@@ -20,7 +20,7 @@ run: $(VENV)/.installed-dev
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo ""
-	@echo "  Admin:  http://$(HOST):$(PORT)/admin/   (users and passwords: README.md, 'Demo users')"
+	@echo "  Admin:  http://$(HOST):$(PORT)/admin/   (the demo users above; another port: make run PORT=8001)"
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -107,26 +107,56 @@ class LicenseSpec(NamedTuple):
 
 
 LICENSES = [
+    # Active DL/IL end on their partner's renewal date (TERM_AGE below spreads them over the
+    # year): Lisbon within 7 days, Berlin within 30, Austin within 60 of today.
     LicenseSpec("Lisbon Low-Code Lda", "DL", "active", days_ago=110),
     LicenseSpec("Lisbon Low-Code Lda", "IL", "active", days_ago=100, registered="LISBON-ONPREM-01"),
     LicenseSpec("Lisbon Low-Code Lda", "DL", "active", "on_premises", days_ago=90),
     LicenseSpec("Berlin Bits GmbH", "DL", "active", days_ago=100),
     LicenseSpec("Berlin Bits GmbH", "IL", "requested", days_ago=2),
     LicenseSpec("Austin Automation LLC", "DL", "active", days_ago=80),
+    # Approved 12 days ago and never provisioned: the nights flag it overdue and alert.
     LicenseSpec("Austin Automation LLC", "IL", "approved", days_ago=12),
     LicenseSpec("London Rapid Ltd", "DL", "active", days_ago=70),
     LicenseSpec("São Paulo Sistemas Ltda", "IL", "active", days_ago=50),
+    LicenseSpec("Madrid Process Studio", "DL", "active", days_ago=60),
+    LicenseSpec("Toronto Digital Inc.", "DL", "active", days_ago=40),
+    LicenseSpec("Milano Delivery Group", "DL", "active", days_ago=30),
+    LicenseSpec("Singapore Delivery Pte", "DL", "active", days_ago=20),
     LicenseSpec("Iberia Apps S.L.", "DL", "requested", days_ago=1),
     LicenseSpec("Amsterdam Fast Apps B.V.", "DL", "approved", days_ago=0),
     LicenseSpec("Sydney Solutions Pty", "DL", "refused", days_ago=30),
+    # Active when made; the nights do the rest: its term ended 21 days ago, so it expired
+    # (a refused extension, then a new request follow) ...
     LicenseSpec("Rotterdam Harbour IT", "DL", "expired", days_ago=200),
-    LicenseSpec("Buenos Aires Software SA", "DL", "cancelled", days_ago=400),
+    # ... and this one's 45 days ago: expired, then cancelled once the grace period was over.
+    LicenseSpec("Buenos Aires Software SA", "DL", "cancelled", days_ago=100),
     LicenseSpec("Tokyo Rapid KK", "TL", "active", days_ago=10),
+    # Trials ending within the 3-day and the 14-day reminder windows, and one expired.
+    LicenseSpec("Iberia Apps S.L.", "TL", "active", days_ago=28),
+    LicenseSpec("Milano Delivery Group", "TL", "active", days_ago=20),
+    LicenseSpec("Sydney Solutions Pty", "TL", "expired", days_ago=45),
     LicenseSpec("Boston Builders Inc.", "TL", "converted", days_ago=25),
     LicenseSpec("Ciudad de México Apps", "TL", "requested", days_ago=1),
     # Only the licensing team may ask for a prospective partner's trial.
     LicenseSpec("Stockholm Nordic Dev AB", "TL", "active", days_ago=5, by="licensing"),
 ]
+
+# Days since the partner's current term began (default 120): its renewal date, and so its
+# Demo and Internal licenses' end, falls 364 − N days from today.
+TERM_AGE = {
+    "Lisbon Low-Code Lda": 359,  # ends in 5 days: the 7-day reminder went out
+    "Berlin Bits GmbH": 340,  # in 24 days: the 30-day reminder
+    "Austin Automation LLC": 310,  # in 54 days: the 60-day reminder
+    "London Rapid Ltd": 250,
+    "Madrid Process Studio": 200,
+    "São Paulo Sistemas Ltda": 180,
+    "Tokyo Rapid KK": 150,
+    "Toronto Digital Inc.": 100,
+    "Milano Delivery Group": 60,
+    "Singapore Delivery Pte": 30,
+    "Buenos Aires Software SA": 364 + 45,  # lapsed 45 days ago
+}
 
 
 @dataclass
@@ -147,14 +177,15 @@ def year_from(start: date) -> date:
         return start.replace(year=start.year + 1, day=28)
 
 
-def terms_for(case: str, t: date) -> list[TermSpec]:
-    """The terms a partner of this standing case has, relative to today `t`."""
+def terms_for(case: str, t: date, age: int = 120) -> list[TermSpec]:
+    """The terms a partner of this standing case has, relative to today `t`; the current
+    one began `age` days ago (cases with a fixed age ignore it)."""
     if case in ("prospective",):
         return []
-    start = t - timedelta(days=120)
+    start = t - timedelta(days=age)
     if case == "renewing_soon":
         start = t - timedelta(days=340)
-    if case in ("lapsed", "former"):
+    if case in ("lapsed", "former") and age == 120:
         start = t - timedelta(days=365 + (20 if case == "lapsed" else 200))
     current = TermSpec(start, year_from(start), signed_on=start - timedelta(days=10))
     current.fee_confirmed_on = start + timedelta(days=15)

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 
+from config.seeding import year
 from config.seeding.demo import (
     DEMO_PASSWORD,
     LICENSES,
@@ -24,6 +25,7 @@ from config.seeding.demo import (
     PROSPECTS,
     REGIONS,
     RELEASES,
+    TERM_AGE,
     USERS,
     LicenseSpec,
     TermSpec,
@@ -31,9 +33,9 @@ from config.seeding.demo import (
 )
 from config.seeding.usage import seed_usage
 from ipp.demo import seed_ipp
-from licensing import lifecycle, services
+from ipp.services import issue_token
+from licensing import services
 from licensing.models import License, PlatformRelease
-from licensing.nightly import system_user
 from partners.models import (
     ComplianceIncident,
     Contact,
@@ -133,7 +135,7 @@ class Command(BaseCommand):
                 },
             )
             self.seed_contacts(partner)
-            self.seed_terms(partner, terms_for(case, t))
+            self.seed_terms(partner, terms_for(case, t, TERM_AGE.get(name, 120)))
             self.seed_incidents(partner, case, t)
             if status != "prospective":
                 self.seed_opportunities(partner, i, t, architects)
@@ -215,24 +217,37 @@ class Command(BaseCommand):
             )
 
     def seed_licenses(self, t: date, users) -> None:
-        """Licenses of every kind and state, made through the services as people would;
-        then an extension waiting for the licensing team and a trial extended by its
-        architect."""
+        """Licenses of every kind and state, made afresh through the services as people
+        would, each on its day; the last `year.NIGHTS` nights run in between, as they
+        would have (see config/seeding/year.py); then the extensions and API tokens."""
         partners = {p.name: p for p in Partner.objects.select_related("region")}
-        for spec in LICENSES:
-            self.seed_license(spec, partners[spec.partner], t, users)
+        year.clear_licensing(partners[name] for name, *_ in PARTNERS)
+        by_age = sorted(LICENSES, key=lambda spec: -spec.days_ago)
+        for spec in by_age:
+            if spec.days_ago > year.NIGHTS:
+                self.seed_license(spec, partners[spec.partner], t, users)
+        summed: dict = {}
+        for day in year.nights(t):
+            for action, n in services.run_nightly(today=day).items():
+                summed[action] = summed.get(action, 0) + n
+            for spec in by_age:
+                if t - timedelta(days=spec.days_ago) == day:
+                    self.seed_license(spec, partners[spec.partner], t, users)
+            if day == t - timedelta(days=12):
+                self.seed_refused_extension(day, users, partners)
+        for spec in by_age:
+            if spec.days_ago == 0:
+                self.seed_license(spec, partners[spec.partner], t, users)
+        done = ", ".join(f"{n} {action}" for action, n in summed.items() if n)
+        self.stdout.write(f"nightly runs: {year.NIGHTS} nights ({done})")
         self.stdout.write(f"licenses: {License.objects.count()}")
         self.seed_extensions(t, users, partners)
+        self.seed_tokens(users)
 
     def seed_license(self, spec: LicenseSpec, partner: Partner, t: date, users) -> None:
-        """Made once per (partner, kind, hosting): later runs leave it as it is."""
+        """Asked for on its day and taken to its state that day; an expired or cancelled
+        one is made active, and the nights that follow expire or cancel it."""
         team, architect = users["licensing"], users["architect"]
-        policy_hosting = spec.hosting or {"DL": "shared_cloud", "IL": "on_premises"}.get(spec.kind)
-        existing = License.objects.filter(partner=partner, policy__kind=spec.kind)
-        if policy_hosting:
-            existing = existing.filter(hosting=policy_hosting)
-        if existing.exists():
-            return
         day = t - timedelta(days=spec.days_ago)
         opportunity = None
         if spec.kind == "TL" and partner.status != "prospective":
@@ -265,19 +280,11 @@ class Command(BaseCommand):
                 platform_version="11.29.0",
                 on=day + timedelta(days=2),
             )
+            year.portal_visits(lic, spec.registered, day + timedelta(days=2))
         if spec.state == "converted":
             # The deal is won as a channel manager would record it: closed three days ago.
             set_opportunity_status(opportunity, status="won", by=team, on=t - timedelta(days=3))
             services.convert(lic, by=architect, on=t - timedelta(days=2))
-        if spec.state in ("expired", "cancelled"):
-            # Not renewed: expired by the nightly run's rule and under its author, so the
-            # history reads as after a real night.
-            change = lifecycle.expire(lic, because="partnership not renewed (demo data)")
-            lic._history_user = system_user()
-            fields = change.apply(lic)
-            lic.save(update_fields=fields)
-        if spec.state == "cancelled":
-            services.cancel(lic, by=team, reason="Grace period over", on=t - timedelta(days=5))
 
     def trial_opportunity(self, partner: Partner, day: date, architect) -> Opportunity:
         """The approved opportunity a trial is asked for, its architect the requester."""
@@ -294,27 +301,52 @@ class Command(BaseCommand):
         )
         return opportunity
 
-    def seed_extensions(self, t: date, users, partners: dict) -> None:
-        architect = users["architect"]
+    def seed_refused_extension(self, day: date, users, partners: dict) -> None:
+        """Expired eight days before: asked for without its papers, refused two days later."""
         expired = License.objects.get(partner=partners["Rotterdam Harbour IT"], policy__kind="DL")
-        if not expired.extensions.exists():
-            services.request_extension(
-                expired,
-                by=channel_manager(expired.partner),
-                reason="legal_constraints",
-                requested_until=t + timedelta(days=30),
-                on=t,
-            )
+        ext = services.request_extension(
+            expired,
+            by=channel_manager(expired.partner),
+            reason="legal_constraints",
+            requested_until=day + timedelta(days=60),
+            on=day,
+        )
+        services.refuse_extension(
+            ext,
+            by=users["licensing"],
+            reason="The legal constraint is not documented: attach counsel's letter.",
+            on=day + timedelta(days=2),
+        )
+
+    def seed_extensions(self, t: date, users, partners: dict) -> None:
+        """A second request waiting for the licensing team; a trial extended by its
+        architect."""
+        expired = License.objects.get(partner=partners["Rotterdam Harbour IT"], policy__kind="DL")
+        services.request_extension(
+            expired,
+            by=channel_manager(expired.partner),
+            reason="legal_constraints",
+            requested_until=t + timedelta(days=30),
+            on=t,
+        )
         trial = License.objects.get(partner=partners["Tokyo Rapid KK"], policy__kind="TL")
-        if not trial.extensions.exists():
-            services.request_extension(
-                trial,
-                by=architect,
-                reason="trial_sales_cycle",
-                requested_until=trial.ends_on + timedelta(days=30),
-                evaluation="Second PoC phase agreed with the prospect; decision next month.",
-                on=t,
-            )
+        services.request_extension(
+            trial,
+            by=users["architect"],
+            reason="trial_sales_cycle",
+            requested_until=trial.ends_on + timedelta(days=30),
+            evaluation="Second PoC phase agreed with the prospect; decision next month.",
+            on=t,
+        )
+
+    def seed_tokens(self, users) -> None:
+        """API tokens of the registered and the trial infrastructures (shown nowhere)."""
+        tokens = 0
+        for lic in License.objects.filter(state="active", infrastructure__isnull=False):
+            if lic.policy.kind == "TL" or lic.infrastructure.registration_id:
+                issue_token(lic.infrastructure, by=users["licensing"])
+                tokens += 1
+        self.stdout.write(f"API tokens: {tokens}")
 
     def summary(self, t: date) -> None:
         partners = Partner.objects.with_standing_data()
@@ -331,3 +363,7 @@ class Command(BaseCommand):
                 f"{License.objects.values('state').distinct().count()} states"
             )
         )
+        self.stdout.write(f"Demo users (password '{DEMO_PASSWORD}'):")
+        for username, _first, _last, groups, superuser in USERS:
+            role = "superuser" if superuser else ", ".join(groups)
+            self.stdout.write(f"  {username:<12} {role}")
