@@ -147,9 +147,14 @@ def _over_q() -> Q:
 
 
 def _recent(licenses: QuerySet[License], day: date) -> QuerySet[License]:
-    return with_usage(licenses.filter(state=LicenseState.ACTIVE)).filter(
-        usage_reported_on__gte=day - timedelta(days=RECENT_DAYS), usage_reported_on__lte=day
+    since = day - timedelta(days=RECENT_DAYS)
+    # The infrastructures that reported in the window first (the report day index): the
+    # latest-report subqueries then run for those licenses only, not for every active one.
+    reported = UsageReport.objects.filter(reported_on__gte=since, reported_on__lte=day)
+    candidates = licenses.filter(
+        state=LicenseState.ACTIVE, infrastructure__in=reported.values("infrastructure_id")
     )
+    return with_usage(candidates).filter(usage_reported_on__gte=since, usage_reported_on__lte=day)
 
 
 def over_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:
