@@ -89,7 +89,7 @@ def _require_file(lic: License) -> None:
         raise ValidationError(NOT_REGISTERED, code="not_registered")
 
 
-def _current(lic: License) -> tuple[License, bytes]:
+def _current(lic: License, by=None) -> tuple[License, bytes]:
     """Lock the license, raise its serial if what the file says changed, sign the file."""
     locked = (
         License.objects.select_for_update(of=("self",))
@@ -102,6 +102,7 @@ def _current(lic: License) -> tuple[License, bytes]:
     if fingerprint != locked.file_fingerprint:
         locked.file_serial += 1
         locked.file_fingerprint = fingerprint
+        locked._history_user = by
         locked._change_reason = f"license file #{locked.file_serial}: its content changed"
         locked.save(update_fields=["file_serial", "file_fingerprint"])
     claims["file_serial"] = locked.file_serial
@@ -131,7 +132,7 @@ def issue_license_file(lic: License, *, via: str, by=None) -> bytes:
         raise ValueError(f"unknown file channel {via!r}")
     _require_file(lic)
     with transaction.atomic():
-        locked, data = _current(lic)
+        locked, data = _current(lic, by)
         LicenseFileIssue.objects.create(
             license=locked,
             file_serial=locked.file_serial,
