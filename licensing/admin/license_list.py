@@ -12,12 +12,14 @@ from ..models import License
 class LicenseListMixin:
     @admin.display(description="license", ordering="id")
     def license_cell(self, lic: License) -> str:
-        # The number never wraps; the licensee follows it on the same line.
+        # The number never wraps; the licensee follows it, the hosting under both.
         return format_html(
-            '<span class="license-number">{}-{}</span> {}',
+            '<span class="license-number">{}-{}</span> {}'
+            '<div class="quiet"><small>{}</small></div>',
             lic.policy.kind,
             lic.pk,
             lic.licensee_name,
+            lic.get_hosting_display(),
         )
 
     @admin.display(description="partner", ordering="partner__name")

@@ -183,14 +183,13 @@ class LicenseAdmin(
     region_path = "partner__region"
     architect_path = "opportunity__solution_architect"
     # The state second, so a phone shows it; kind and region inside the columns they
-    # qualify, so the dates fit a laptop's width (CSS in templates/admin/base_site.html).
+    # qualify (hosting under the number), the start date on the license's page, so the list
+    # fits a laptop's width with its dates whole (CSS in templates/admin/base_site.html).
     list_display = [
         "license_cell",
         "state_badge",
         "partner_cell",
-        "hosting",
         "deadline",
-        "starts_on",
         "ends_on",
         "requested_on",
         "usage",
@@ -347,17 +346,18 @@ class LicenseAdmin(
     def state_badge(self, lic: License) -> str:
         return badge(lic.get_state_display(), STATE_TONES[lic.state], lic.state_reason)
 
-    @admin.display(description="provisioning deadline", ordering="provisioning_due_on")
+    @admin.display(description="provision by", ordering="provisioning_due_on")
     def deadline(self, lic: License) -> str:
         if lic.state != LicenseState.APPROVED or not lic.provisioning_due_on:
             return "—"
         day = today()
         if lic.provisioning_due_on < day:
             late = business_days_between(lic.provisioning_due_on, day, lic.partner.country.code)
-            return badge(
-                f"{lic.provisioning_due_on:%Y-%m-%d} · overdue",
-                "danger",
-                f"{count_of(late, 'business day')} late",
+            # The date, and under it how late: one narrow column, the list's dates whole.
+            return format_html(
+                "{}<br>{}",
+                f"{lic.provisioning_due_on:%Y-%m-%d}",
+                badge("overdue", "danger", f"{count_of(late, 'business day')} late"),
             )
         return f"{lic.provisioning_due_on:%Y-%m-%d}"
 

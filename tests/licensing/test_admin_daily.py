@@ -429,3 +429,11 @@ def test_a_trials_extension_form_offers_the_trial_reason_only(client, architect,
         ExtensionReason.TRIAL_SALES_CYCLE
     ]
     assert form.fields["reason"].initial == ExtensionReason.TRIAL_SALES_CYCLE
+
+
+def test_the_standing_card_says_how_many_it_leaves_out(client, licensing_user, region):
+    for n in range(7):
+        PartnerFactory(region=region, name=f"Lapsed Partner {n}")  # no term: not in standing
+    client.force_login(licensing_user)
+    html = client.get("/admin/").content.decode()
+    assert "and 2 more" in html
