@@ -437,3 +437,9 @@ def test_the_standing_card_says_how_many_it_leaves_out(client, licensing_user, r
     client.force_login(licensing_user)
     html = client.get("/admin/").content.decode()
     assert "and 2 more" in html
+
+
+def test_an_expired_license_page_links_to_its_extension_request(client, channel_manager, expired):
+    client.force_login(channel_manager)
+    page = client.get(f"{LICENSES}{expired.pk}/change/").content.decode()
+    assert f'href="/admin/licensing/extension/add/?license={expired.pk}"' in page
