@@ -171,6 +171,16 @@ def usage_in_window(*, since: date, until: date) -> QuerySet[UsageReport]:
     return UsageReport.objects.filter(reported_on__gte=since, reported_on__lte=until)
 
 
+def latest_in_window(*, since: date, until: date) -> QuerySet[UsageReport]:
+    """Each infrastructure's latest report dated `since` to `until`: no later one in the
+    window (one report per infrastructure and day, so never two)."""
+    window = usage_in_window(since=since, until=until)
+    later = window.filter(
+        infrastructure=OuterRef("infrastructure_id"), reported_on__gt=OuterRef("reported_on")
+    )
+    return window.exclude(Exists(later))
+
+
 def latest_usage(
     licenses: QuerySet[License], *, since: date, until: date
 ) -> dict[int, UsageReport]:

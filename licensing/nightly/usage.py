@@ -15,8 +15,9 @@ One incident per license and kind while one is unresolved, and never a second on
 same report: a report the licensing team has already judged (resolved) does not reopen it.
 The channel manager and the licensing team's mailbox are told once per incident.
 
-Batched like the other steps: one query picks the (license, report) pairs, then per batch
-of `bulk.BATCH` licenses a fixed number of queries whatever its size.
+Batched like the other steps: one query reads every license with its latest report, and
+the incidents found are written in batches of `bulk.BATCH`, a fixed number of queries each
+whatever its size.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django_countries import countries
 from simple_history.utils import bulk_create_with_history
 
@@ -37,7 +38,7 @@ from partners.models import ComplianceIncident
 
 from .. import mails, selectors
 from ..choices import LicenseKind, LicenseState
-from ..models import License, UsageReport
+from ..models import License
 from . import bulk
 from .bulk import Context
 
@@ -122,70 +123,80 @@ def findings(*, kind: str, limits: dict, country: str, report) -> dict[str, str]
     return found
 
 
-def _pairs(ctx: Context) -> list[tuple[int, int]]:
-    """(license id, report id) of every active license whose infrastructure reported in
-    the window: its latest report. One query; the licenses without a report are left out
-    by the database (a semi-join on the few days' reports)."""
-    since, until = ctx.day - timedelta(days=WINDOW_DAYS), ctx.day - timedelta(days=1)
-    window = selectors.usage_in_window(since=since, until=until)
-    latest = (
-        window.filter(infrastructure=OuterRef("infrastructure_id"))
-        .order_by("-reported_on", "-pk")
-        .values("pk")[:1]
+# What `findings` reads of a report, read with the license in one query.
+REPORT_FIELDS = (
+    "id",
+    "reported_on",
+    "application_objects",
+    "disk_gb",
+    "internal_users",
+    "external_users",
+    "internal_users_by_country",
+)
+
+
+def _found(ctx: Context) -> list[ComplianceIncident]:
+    """The incidents the reports show, unsaved, by license: every active license whose
+    infrastructure reported in the window, judged on its latest report. One query of plain
+    values (license, policy, partner's country and the report's figures side by side): a
+    model instance per report took longer than the query."""
+    latest = selectors.latest_in_window(
+        since=ctx.day - timedelta(days=WINDOW_DAYS), until=ctx.day - timedelta(days=1)
     )
-    licenses = ctx.mine(
-        License.objects.filter(
-            state=LicenseState.ACTIVE,
-            infrastructure_id__in=window.values("infrastructure_id"),
+    rows = (
+        ctx.mine(License.objects.filter(state=LicenseState.ACTIVE))
+        .filter(infrastructure__usage_reports__in=latest)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "partner_id",
+            "policy__kind",
+            "limits",
+            "partner__country",
+            *(f"infrastructure__usage_reports__{name}" for name in REPORT_FIELDS),
         )
     )
-    return list(
-        licenses.annotate(report=Subquery(latest)).order_by("pk").values_list("pk", "report")
-    )
+    found = []
+    for pk, partner_id, kind, limits, country, *figures in rows:
+        report = bulk.Row(**dict(zip(REPORT_FIELDS, figures, strict=True)))
+        shown = findings(kind=kind, limits=limits or {}, country=str(country), report=report)
+        found.extend(
+            ComplianceIncident(
+                partner_id=partner_id,
+                license_id=pk,
+                kind=incident_kind,
+                opened_on=ctx.day,
+                notes=notes,
+                usage_report_id=report.id,
+            )
+            for incident_kind, notes in shown.items()
+        )
+    return found
 
 
 def check_usage(ctx: Context) -> None:
-    pairs = _pairs(ctx)
-    for start in range(0, len(pairs), bulk.BATCH):
+    found = _found(ctx)
+    for start in range(0, len(found), bulk.BATCH):
         with transaction.atomic():
-            _check_batch(ctx, dict(pairs[start : start + bulk.BATCH]))
+            _open(ctx, found[start : start + bulk.BATCH])
 
 
-def _check_batch(ctx: Context, report_of: dict[int, int]) -> None:
-    """1. Read the batch's licenses, reports and blocking incidents (three queries).
-    2. Judge each license (`findings`).
-    3. Insert the new incidents with their history, then their mails."""
-    licenses = License.objects.filter(pk__in=report_of).values_list(
-        "pk", "partner_id", "policy__kind", "limits", "partner__country"
-    )
-    reports = UsageReport.objects.in_bulk(set(report_of.values()))
-    # Unresolved on the day, or opened from the very report judged now: either way, not again.
+def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
+    """1. Leave out what is already open (one query): an incident of the kind unresolved
+       on the day, or one opened from the very report judged now (resolved since).
+    2. Insert the rest with their history, then their mails."""
     blocking = set(
-        ComplianceIncident.objects.filter(license_id__in=report_of, kind__in=USAGE_KINDS)
+        ComplianceIncident.objects.filter(
+            license_id__in={incident.license_id for incident in found}, kind__in=USAGE_KINDS
+        )
         .filter(
             Q(resolved_on__isnull=True)
             | Q(resolved_on__gt=ctx.day)
-            | Q(usage_report_id__in=set(report_of.values()))
+            | Q(usage_report_id__in={incident.usage_report_id for incident in found})
         )
         .values_list("license_id", "kind")
     )
-    opened = []
-    for pk, partner_id, kind, limits, country in licenses:
-        report = reports[report_of[pk]]
-        found = findings(kind=kind, limits=limits or {}, country=str(country), report=report)
-        for incident_kind, notes in found.items():
-            if (pk, incident_kind) in blocking:
-                continue
-            opened.append(
-                ComplianceIncident(
-                    partner_id=partner_id,
-                    license_id=pk,
-                    kind=incident_kind,
-                    opened_on=ctx.day,
-                    notes=notes,
-                    usage_report=report,
-                )
-            )
+    opened = [i for i in found if (i.license_id, i.kind) not in blocking]
     if not opened:
         return
     opened = bulk_create_with_history(
