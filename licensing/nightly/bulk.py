@@ -73,7 +73,14 @@ class Context:
         with connection.cursor() as cursor:
             cursor.execute(sql, [*first_params, *rows_params])
 
-    def _copy_history(self, model, objects: list) -> None:
+    def created(self, objects: list, model) -> None:
+        """Rows just inserted (`bulk_create`, their ids set): their history rows ("+"),
+        authored by the system user, copied by the database in one INSERT … SELECT; each
+        object's `_change_reason` says why."""
+        if objects:
+            self._copy_history(model, objects, history_type="+")
+
+    def _copy_history(self, model, objects: list, history_type: str = "~") -> None:
         """One history row per updated row, copied by the database (INSERT … SELECT)."""
         history = model.history.model
         own = {
@@ -98,11 +105,13 @@ class Context:
         sql = (
             f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
             "history_change_reason, history_type, history_user_id) "
-            f"SELECT {copied}, %s, v.reason, '~', %s FROM {quote(model._meta.db_table)} t "
+            f"SELECT {copied}, %s, v.reason, %s, %s FROM {quote(model._meta.db_table)} t "
             f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*first_params, timezone.now(), self.user.pk, *rows_params])
+            cursor.execute(
+                sql, [*first_params, timezone.now(), history_type, self.user.pk, *rows_params]
+            )
 
     def close_extension_requests(self, licenses: list) -> list[Extension]:
         """The licenses were cancelled: their waiting extension requests are refused, as

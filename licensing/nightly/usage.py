@@ -30,7 +30,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django_countries import countries
-from simple_history.utils import bulk_create_with_history
 
 from partners import dashboard_cache
 from partners.choices import IncidentKind
@@ -199,13 +198,10 @@ def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
     opened = [i for i in found if (i.license_id, i.kind) not in blocking]
     if not opened:
         return
-    opened = bulk_create_with_history(
-        opened,
-        ComplianceIncident,
-        batch_size=bulk.BATCH,
-        default_user=ctx.user,
-        default_change_reason=OPENED_REASON,
-    )
+    ComplianceIncident.objects.bulk_create(opened, batch_size=bulk.BATCH)
+    for incident in opened:
+        incident._change_reason = OPENED_REASON
+    ctx.created(opened, ComplianceIncident)
     # Bulk inserts send no signals: the dashboard counts again once this commits.
     transaction.on_commit(dashboard_cache.data_changed)
     _tell(ctx, opened)
