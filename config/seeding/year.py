@@ -9,8 +9,10 @@ and makes it again with today's dates: the counts stay, the dates move.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from unittest import mock
 
 from ipp.models import Application, DeploymentCheck, DeploymentPermission, InfrastructureToken
 from licensing.choices import AttemptOutcome
@@ -34,6 +36,16 @@ PORTAL_CLIENTS = ("203.0.113.24", "198.51.100.7")
 def nights(t: date) -> list[date]:
     """The days whose nightly run the demo shows: the `NIGHTS` days before today."""
     return [t - timedelta(days=n) for n in range(NIGHTS, 0, -1)]
+
+
+@contextmanager
+def lived_on(day: date, hour: int) -> Iterator[None]:
+    """The demo's past as it was lived: what is written meanwhile (history entries, mails,
+    the nightly runs) is stamped at `hour` on `day`, not at the moment the seed runs, so
+    the license pages and the nightly runs read as the month they tell."""
+    moment = datetime.combine(day, time(hour), tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
 
 
 def clear_licensing(partners: Iterable[Partner]) -> None:

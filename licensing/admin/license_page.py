@@ -121,15 +121,7 @@ def timeline(lic: License) -> list[Event]:
         )
         for e in entries(License, history, previous, names)
     ]
-    for mail in lic.notifications.order_by("-created_at", "-id")[:TIMELINE_LENGTH]:
-        sent = f"sent {plain(mail.sent_at)}" if mail.sent_at else "not sent yet"
-        events.append(
-            Event(
-                mail.created_at,
-                f"Mail: {mail.get_kind_display()}",
-                detail=f"to {mail.recipient}, {sent}",
-            )
-        )
+    events += mail_events(lic)
     for ext in lic.extensions.select_related("requested_by", "decided_by").order_by("-id")[
         :TIMELINE_LENGTH
     ]:
@@ -163,6 +155,28 @@ def timeline(lic: License) -> list[Event]:
         )
     events.sort(key=lambda e: e.when, reverse=True)
     return events[:TIMELINE_LENGTH]
+
+
+def mail_events(lic: License) -> list[Event]:
+    """One line per mail sent for one event, its recipients together (the key without its
+    recipient names the event)."""
+    grouped: dict[str, list] = {}
+    for mail in lic.notifications.order_by("-created_at", "-id")[: TIMELINE_LENGTH * 3]:
+        grouped.setdefault(mail.key.rsplit(":", 1)[0], []).append(mail)
+    events = []
+    for mails in grouped.values():
+        first = mails[-1]
+        unsent = sum(1 for m in mails if not m.sent_at)
+        state = f"{unsent} not sent yet" if unsent else "sent"
+        recipients = ", ".join(sorted({m.recipient for m in mails}))
+        events.append(
+            Event(
+                first.created_at,
+                f"Mail: {first.get_kind_display()}",
+                detail=f"{first.subject or ''} — to {recipients} ({state})".lstrip(" —"),
+            )
+        )
+    return events
 
 
 def names_of(user) -> str:

@@ -225,16 +225,19 @@ class Command(BaseCommand):
         by_age = sorted(LICENSES, key=lambda spec: -spec.days_ago)
         for spec in by_age:
             if spec.days_ago > year.NIGHTS:
-                self.seed_license(spec, partners[spec.partner], t, users)
+                with year.lived_on(t - timedelta(days=spec.days_ago), 10):
+                    self.seed_license(spec, partners[spec.partner], t, users)
         summed: dict = {}
         for day in year.nights(t):
-            for action, n in services.run_nightly(today=day).items():
-                summed[action] = summed.get(action, 0) + n
-            for spec in by_age:
-                if t - timedelta(days=spec.days_ago) == day:
-                    self.seed_license(spec, partners[spec.partner], t, users)
-            if day == t - timedelta(days=12):
-                self.seed_refused_extension(day, users, partners)
+            with year.lived_on(day, 2):
+                for action, n in services.run_nightly(today=day).items():
+                    summed[action] = summed.get(action, 0) + n
+            with year.lived_on(day, 10):
+                for spec in by_age:
+                    if t - timedelta(days=spec.days_ago) == day:
+                        self.seed_license(spec, partners[spec.partner], t, users)
+                if day == t - timedelta(days=12):
+                    self.seed_refused_extension(day, users, partners)
         for spec in by_age:
             if spec.days_ago == 0:
                 self.seed_license(spec, partners[spec.partner], t, users)
@@ -274,12 +277,13 @@ class Command(BaseCommand):
             return
         services.provision(lic, by=team, on=day)
         if spec.registered:
-            services.register_infrastructure(
-                activation_code=lic.activation_code,
-                registration_id=spec.registered,
-                platform_version="11.29.0",
-                on=day + timedelta(days=2),
-            )
+            with year.lived_on(day + timedelta(days=2), 9):
+                services.register_infrastructure(
+                    activation_code=lic.activation_code,
+                    registration_id=spec.registered,
+                    platform_version="11.29.0",
+                    on=day + timedelta(days=2),
+                )
             year.portal_visits(lic, spec.registered, day + timedelta(days=2))
         if spec.state == "converted":
             # The deal is won as a channel manager would record it: closed three days ago.
