@@ -133,10 +133,12 @@ class StandingFilter(YesNoFilter):
     parameter_name = "good_standing"
 
     def queryset(self, request, queryset):
+        # The standing kept on the row (today's answer of services.standing): one column
+        # read, not every partner's terms and incidents judged on each visit.
         if self.value() == "yes":
-            return queryset.in_good_standing(today())
+            return queryset.kept_in_good_standing(True)
         if self.value() == "no":
-            return queryset.not_in_good_standing(today())
+            return queryset.kept_in_good_standing(False)
         return queryset
 
 

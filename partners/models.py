@@ -51,6 +51,10 @@ class PartnerQuerySet(models.QuerySet):
     def not_in_good_standing(self, on: date) -> PartnerQuerySet:
         return self.annotate(_good=good_standing_expression(on)).filter(_good=False)
 
+    def kept_in_good_standing(self, good: bool = True) -> PartnerQuerySet:
+        """By the standing kept on the row: today's answer (see Partner.standing_good)."""
+        return self.filter(standing_good=good)
+
     def with_standing_data(self) -> PartnerQuerySet:
         """Everything standing() and renewal_date() read, in two extra queries for any size."""
         return self.prefetch_related("terms", "incidents")
@@ -104,13 +108,38 @@ class Partner(models.Model):
     )
     sales_authorized_on = models.DateField(null=True, blank=True)
     delivery_authorized_on = models.DateField(null=True, blank=True)
+    # Standing kept as data: `services.standing(self, on=standing_on)`, refreshed in the
+    # transaction of every change that can move it and by the nightly run for the calendar's
+    # (`services.refresh_standing`). Lists, the dashboard and IL eligibility read these
+    # instead of judging every partner's terms and incidents on each visit.
+    standing_good = models.BooleanField("in good standing", default=False, editable=False)
+    standing_failing = models.JSONField(
+        default=list, blank=True, editable=False, help_text="The failing conditions' keys."
+    )
+    standing_on = models.DateField(null=True, blank=True, editable=False)
 
     objects = PartnerQuerySet.as_manager()
-    history = HistoricalRecords()
+    # The kept standing is derived: its causes are in the history of the partner, its terms
+    # and its incidents, so a refresh writes no history row.
+    history = HistoricalRecords(
+        excluded_fields=["standing_good", "standing_failing", "standing_on"]
+    )
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["region", "status"], name="partner_region_status")]
+        indexes = [
+            models.Index(fields=["region", "status"], name="partner_region_status"),
+            # The partners not in good standing, in the list's order: the dashboard's card
+            # (everyone's, and a channel manager's regions) reads them and nothing else.
+            models.Index(
+                fields=["name"], condition=Q(standing_good=False), name="partner_not_good"
+            ),
+            models.Index(
+                fields=["region", "name"],
+                condition=Q(standing_good=False),
+                name="partner_not_good_region",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -5,16 +5,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Prefetch, Q, prefetch_related_objects
 
+from . import dashboard_cache
 from .choices import OpportunityStatus, PartnerStatus
 from .dates import today
 from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
-from .models import Opportunity, Partner, Region
+from .models import ComplianceIncident, Opportunity, Partner, PartnershipTerm, Region
 from .scoping import is_channel_manager, is_licensing_team
 
 NO_TERM = "no partnership term covers {on}"
@@ -27,10 +30,22 @@ FEE_NOT_CONFIRMED = "the fee of the partnership term {term} is neither confirmed
 FORMER_NOT_RENEWED = "former: partnership not renewed"
 
 
+# The failing conditions by name, as kept on the partner (`Partner.standing_failing`): the
+# reasons' words carry dates, these do not, so the kept value changes only when a condition does.
+NO_TERM_KEY = "no_term"
+TERM_NOT_SIGNED_KEY = "term_not_signed"
+TERM_REVOKED_KEY = "term_revoked"
+NOT_AUTHORIZED_KEY = "not_authorized"
+OPEN_INCIDENT_KEY = "open_incident"
+FEE_NOT_CONFIRMED_KEY = "fee_not_confirmed"
+
+
 @dataclass(frozen=True)
 class Standing:
     good: bool
     reasons: list[str] = field(default_factory=list)
+    # One key per reason, in the same order (see NO_TERM_KEY …).
+    failing: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "in good standing" if self.good else "; ".join(self.reasons)
@@ -49,28 +64,148 @@ def standing(partner: Partner, *, on: date | None = None) -> Standing:
     """
     on = on or today()
     reasons: list[str] = []
+    failing: list[str] = []
+
+    def fails(key: str, reason: str) -> None:
+        failing.append(key)
+        reasons.append(reason)
+
     term = partner.term_covering(on)
     if term is None:
-        reasons.append(NO_TERM.format(on=on))
+        fails(NO_TERM_KEY, NO_TERM.format(on=on))
     else:
         if not term.is_signed(on):
-            reasons.append(TERM_NOT_SIGNED.format(term=term))
+            fails(TERM_NOT_SIGNED_KEY, TERM_NOT_SIGNED.format(term=term))
         if term.is_revoked(on):
-            reasons.append(
+            fails(
+                TERM_REVOKED_KEY,
                 TERM_REVOKED.format(
                     term=term, by=term.get_revoked_by_display().lower(), revoked_on=term.revoked_on
-                )
+                ),
             )
     if not partner.is_authorized(on):
-        reasons.append(NOT_AUTHORIZED.format(on=on))
+        fails(NOT_AUTHORIZED_KEY, NOT_AUTHORIZED.format(on=on))
     for incident in partner.incidents.all():
         if incident.is_open(on):
-            reasons.append(
-                OPEN_INCIDENT.format(kind=incident.get_kind_display(), opened_on=incident.opened_on)
+            fails(
+                OPEN_INCIDENT_KEY,
+                OPEN_INCIDENT.format(
+                    kind=incident.get_kind_display(), opened_on=incident.opened_on
+                ),
             )
     if term is not None and not term.fee_settled(on):
-        reasons.append(FEE_NOT_CONFIRMED.format(term=term))
-    return Standing(good=not reasons, reasons=reasons)
+        fails(FEE_NOT_CONFIRMED_KEY, FEE_NOT_CONFIRMED.format(term=term))
+    return Standing(good=not reasons, reasons=reasons, failing=failing)
+
+
+# --- Standing kept as data: standing()'s answer for today, on the partner's row --------------
+
+STANDING_FIELDS = ["standing_good", "standing_failing", "standing_on"]
+# Partners read, judged and written per round trip by refresh_standing.
+STANDING_BATCH = 2000
+# What standing() reads, and nothing else: columns added later to these tables are not read
+# (the data migration that fills the kept standing calls refresh_standing too).
+_TERM_COLUMNS = (
+    "partner_id",
+    "starts_on",
+    "ends_on",
+    "signed_on",
+    "revoked_on",
+    "revoked_by",
+    "fee_confirmed_on",
+    "fee_waived",
+)
+_INCIDENT_COLUMNS = ("partner_id", "kind", "opened_on", "resolved_on")
+
+
+@transaction.atomic
+def refresh_standing(partner_ids: Iterable[int], *, on: date | None = None) -> int:
+    """Keep `standing(partner, on=on)` (today by default) on each partner's row, and return
+    how many rows changed.
+
+    The partner list's filter, the dashboard's card and IL eligibility read the kept value,
+    so it is refreshed in the transaction of every change that can move it: saves and
+    deletes of terms, incidents and partners (`partners.apps` connects them), bulk inserts of
+    incidents (the nightly usage check), and by the nightly run for what only the calendar
+    moves (`refresh_standing_moved`). Each partner's row is locked before its terms and
+    incidents are read, so two changes committing at once cannot keep the older answer.
+    """
+    on = on or today()
+    ids = sorted(set(partner_ids))
+    changed = 0
+    for start in range(0, len(ids), STANDING_BATCH):
+        partners = list(
+            Partner.objects.filter(pk__in=ids[start : start + STANDING_BATCH])
+            .order_by("pk")
+            .select_for_update(of=("self",))
+            .only("pk", "sales_authorized_on", "delivery_authorized_on", *STANDING_FIELDS)
+        )
+        if not partners:
+            continue
+        # Read after the lock: a change committed meanwhile is seen.
+        prefetch_related_objects(
+            partners,
+            Prefetch("terms", PartnershipTerm.objects.only(*_TERM_COLUMNS)),
+            Prefetch("incidents", ComplianceIncident.objects.only(*_INCIDENT_COLUMNS)),
+        )
+        stale = []
+        for partner in partners:
+            result = standing(partner, on=on)
+            kept = (partner.standing_good, partner.standing_failing, partner.standing_on)
+            if kept != (result.good, result.failing, on):
+                partner.standing_good, partner.standing_failing = result.good, result.failing
+                partner.standing_on = on
+                stale.append(partner)
+        # Derived columns, left out of the partner's history (Partner.history): the changes
+        # that move them are in the history of the terms, incidents and partner themselves.
+        Partner.objects.bulk_update(stale, STANDING_FIELDS)
+        changed += len(stale)
+    if changed:
+        # A bulk update sends no signal: the dashboard counts again once this commits.
+        transaction.on_commit(dashboard_cache.data_changed)
+    return changed
+
+
+def kept_standing(partner: Partner, *, on: date | None = None) -> Standing:
+    """`standing(partner, on=on)`, read from the partner's row when it holds today's answer
+    and that answer is good (no query); judged from the terms and incidents otherwise: for
+    another day, or to name the failing conditions."""
+    on = on or today()
+    if on == today() and partner.standing_on is not None and partner.standing_good:
+        return Standing(good=True)
+    return standing(partner, on=on)
+
+
+def refresh_standing_moved(*, since: date | None, on: date) -> int:
+    """The nightly run's part: refresh the kept standing of the partners whose standing the
+    calendar may have moved on a day in (since, on] (every partner when `since` is None, a
+    first run): a term starting or ending, a signature, revocation, fee confirmation,
+    incident or authorization dated in that window. Returns how many rows changed."""
+    if since is None:
+        ids = list(Partner.objects.values_list("pk", flat=True))
+        return refresh_standing(ids, on=on)
+
+    def dated(*names: str) -> Q:
+        q = Q(pk__in=[])
+        for name in names:
+            q |= Q(**{f"{name}__gt": since, f"{name}__lte": on})
+        return q
+
+    # A term that ends on E stops covering on E + 1: E in [since, on).
+    terms = PartnershipTerm.objects.filter(
+        dated("starts_on", "signed_on", "revoked_on", "fee_confirmed_on")
+        | Q(ends_on__gte=since, ends_on__lt=on)
+    )
+    incidents = ComplianceIncident.objects.filter(dated("opened_on", "resolved_on"))
+    partners = Partner.objects.filter(
+        dated("sales_authorized_on", "delivery_authorized_on") | Q(standing_on__isnull=True)
+    )
+    ids = (
+        set(terms.values_list("partner_id", flat=True))
+        | set(incidents.values_list("partner_id", flat=True))
+        | set(partners.values_list("pk", flat=True))
+    )
+    return refresh_standing(ids, on=on)
 
 
 # --- Status: a partner's place in the program, an opportunity's stage ---------------------

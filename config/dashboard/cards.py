@@ -220,7 +220,9 @@ def license_cards(licenses: QuerySet, day: date, by_day: dict) -> list[Card]:
 
 
 def partner_card(partners: QuerySet, day: date) -> Card:
-    failing = partners.not_in_good_standing(day)
+    # The standing kept on the row: the partial index of the partners not in good standing
+    # (`partner_not_good`), whatever the number of partners in scope.
+    failing = partners.kept_in_good_standing(False)
     # The first rows and, on each, the count of all of them (a window over the whole
     # match, computed before the LIMIT): one query for the figure and the list.
     listed = list(

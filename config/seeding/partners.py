@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from licensing.choices import LicenseKind
 from partners.models import ComplianceIncident, Contact, Opportunity, Partner, PartnershipTerm
+from partners.services import refresh_standing
 
 from .context import Seeding
 from .plans import LicensePlan, PartnerPlan, plan_partners
@@ -50,6 +51,9 @@ def seed_partners(run: Seeding, count: int, offset: int) -> list[PartnerPlan]:
     run.insert(Contact, contacts)
     run.insert(PartnershipTerm, terms, "partnership terms")
     run.insert(ComplianceIncident, incidents, "compliance incidents")
+    # Bulk inserts send no signals: the standing kept on each partner, as for the day of
+    # reference (`run.t`), the one the seeded terms and incidents are planned around.
+    refresh_standing([plan.pk for plan in plans], on=t)
     return plans
 
 

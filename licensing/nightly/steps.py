@@ -26,6 +26,7 @@ from ..models import License, LicensePolicy, Notification, PlatformRelease
 from . import bulk
 from .bulk import Context, batches, partners_of
 from .reminders import send_reminders
+from .standing import keep_standing
 from .usage import check_usage
 
 PARTNER_PROGRAM = (LicenseKind.DL, LicenseKind.IL)
@@ -285,5 +286,7 @@ LICENSE_STEPS = [
 ]
 # Steps over the whole night's result, run once after the license steps.
 # check_usage runs once over every active license (one query picks them), before the mail.
-GLOBAL_STEPS = [mark_former_partners, report_upgrades, check_usage, deliver_mail]
-STEPS = LICENSE_STEPS + GLOBAL_STEPS
+# keep_standing first: the standing kept on the partners is the day's before anything
+# reads it (in one process, before the license steps too).
+GLOBAL_STEPS = [keep_standing, mark_former_partners, report_upgrades, check_usage, deliver_mail]
+STEPS = [keep_standing, *LICENSE_STEPS, *GLOBAL_STEPS[1:]]

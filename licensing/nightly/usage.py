@@ -34,6 +34,7 @@ from django_countries import countries
 from partners import dashboard_cache
 from partners.choices import IncidentKind
 from partners.models import ComplianceIncident
+from partners.services import refresh_standing
 
 from .. import mails, selectors
 from ..choices import LicenseKind, LicenseState
@@ -202,8 +203,10 @@ def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
     for incident in opened:
         incident._change_reason = OPENED_REASON
     ctx.created(opened, ComplianceIncident)
-    # Bulk inserts send no signals: the dashboard counts again once this commits.
+    # Bulk inserts send no signals: the dashboard counts again once this commits, and the
+    # partners' kept standing is refreshed here, in the incidents' transaction.
     transaction.on_commit(dashboard_cache.data_changed)
+    refresh_standing({incident.partner_id for incident in opened}, on=ctx.day)
     _tell(ctx, opened)
     ctx.counts[OPENED] += len(opened)
     for incident in opened:

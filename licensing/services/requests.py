@@ -14,7 +14,7 @@ from django.db import transaction
 from partners.choices import OpportunityStatus, PartnerStatus
 from partners.models import Opportunity, Partner, open_incident_q
 from partners.scoping import is_channel_manager, is_licensing_team, is_solution_architect
-from partners.services import standing
+from partners.services import kept_standing
 from partners.validators import has_line_break
 
 from .. import mails
@@ -182,7 +182,7 @@ def eligibility_errors(
             where = "cloud" if hosting in CLOUD_HOSTINGS else "on-premises"
             errors.append(SECOND_DL.format(partner=partner, hosting=where, license=existing))
     elif kind == LicenseKind.IL:
-        result = standing(partner, on=on)
+        result = kept_standing(partner, on=on)
         if not result.good:
             errors.append(IL_NOT_IN_GOOD_STANDING.format(reasons="; ".join(result.reasons)))
         term = partner.term_covering(on)
