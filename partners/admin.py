@@ -13,6 +13,7 @@ from rangefilter.filters import DateRangeFilterBuilder
 
 from . import services
 from .admin_tools import (
+    NeverDeletedMixin,
     ReasonForm,
     RegionScopedAdmin,
     ScopedChoicesMixin,
@@ -245,7 +246,7 @@ OPPORTUNITY_TRANSITIONS = (
 
 
 @admin.register(Partner)
-class PartnerAdmin(TransitionsMixin, RegionScopedAdmin):
+class PartnerAdmin(NeverDeletedMixin, TransitionsMixin, RegionScopedAdmin):
     show_full_result_count = False  # one COUNT of 20,000 partners less per page
     # Standing second, its reasons in the cell: the column a reader comes for.
     list_display = [
@@ -381,7 +382,9 @@ class PartnershipTermAdmin(RegionScopedAdmin):
 
 
 @admin.register(Opportunity)
-class OpportunityAdmin(PartnerCenterImportMixin, TransitionsMixin, RegionScopedAdmin):
+class OpportunityAdmin(
+    NeverDeletedMixin, PartnerCenterImportMixin, TransitionsMixin, RegionScopedAdmin
+):
     region_path = "partner__region"
     architect_path = "solution_architect"  # architects see the opportunities assigned to them
     list_display = [

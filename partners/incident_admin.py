@@ -10,7 +10,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 from rangefilter.filters import DateRangeFilterBuilder
 
-from .admin_tools import RegionScopedAdmin, Transition, TransitionForm, TransitionsMixin, badge
+from .admin_tools import (
+    NeverDeletedMixin,
+    RegionScopedAdmin,
+    Transition,
+    TransitionForm,
+    TransitionsMixin,
+    badge,
+)
 from .incidents import RESOLUTION_NOTE_REQUIRED, may_resolve_incidents, resolve_incident
 from .models import ComplianceIncident
 
@@ -49,7 +56,7 @@ def report_link(incident: ComplianceIncident) -> str:
 
 
 @admin.register(ComplianceIncident)
-class ComplianceIncidentAdmin(TransitionsMixin, RegionScopedAdmin):
+class ComplianceIncidentAdmin(NeverDeletedMixin, TransitionsMixin, RegionScopedAdmin):
     show_full_result_count = False
     region_path = "partner__region"
     list_display = ["partner", "kind", "opened_on", "state", "opened_by"]

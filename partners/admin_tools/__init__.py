@@ -4,6 +4,7 @@ transitions as data (`transitions`), badges and filters (`widgets`)."""
 from .audited import (
     SECRET_FIELDS,
     AuditedAdmin,
+    NeverDeletedMixin,
     ReadOnlyMixin,
     RegionScopedAdmin,
     ScopedChoicesMixin,
@@ -25,6 +26,7 @@ from .widgets import YesNoFilter, badge
 __all__ = [
     "SECRET_FIELDS",
     "AuditedAdmin",
+    "NeverDeletedMixin",
     "ReadOnlyMixin",
     "ReasonForm",
     "RegionScopedAdmin",

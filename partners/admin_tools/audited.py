@@ -207,6 +207,15 @@ class ReadOnlyMixin:
         return False
 
 
+class NeverDeletedMixin:
+    """Records that end by a move, not a deletion (a partner becomes former, an opportunity
+    is lost, an incident is resolved), and that licenses and history point at: nobody is
+    offered "Delete", whatever their model permissions."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class RegionScopedAdmin(AuditedAdmin):
     """Limits rows to the user's scope (see partners.scoping.scope).
 

@@ -146,6 +146,10 @@ EXPECTED_ACTIONS = {
         "licensing/infrastructure": {"record_upgrade"},
         "licensing/licensepolicy": set(),
         "ipp/deploymentpermission": {"grant_selected", "refuse_selected", "revoke_selected"},
+        # A partner becomes former, an opportunity is lost, an incident is resolved.
+        "partners/partner": set(),
+        "partners/opportunity": set(),
+        "partners/complianceincident": {"resolve_selected"},
     },
     "channel_manager": {
         "licensing/license": set(),
