@@ -20,6 +20,7 @@ from decimal import Decimal
 from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Greatest, NullIf
+from django.db.models.lookups import GreaterThanOrEqual
 
 from .choices import LicenseState
 from .models import License, UsageReport
@@ -74,7 +75,9 @@ class Level:
 
     @property
     def near(self) -> bool:
-        return not self.over and (self.percent or 0) >= NEAR_PERCENT
+        limited = self.limit is not None and self.limit > 0
+        close = limited and float(self.figure) * 100 >= float(self.limit) * NEAR_PERCENT
+        return close and not self.over
 
     def __str__(self) -> str:
         unit = f" {self.measure.unit}" if self.measure.unit else ""
@@ -99,8 +102,10 @@ def highest(found: list[Level]) -> Level | None:
 
 
 def _latest(field: str) -> Subquery:
+    # One report per infrastructure and day: the day alone orders them, and the unique
+    # index (infrastructure, reported_on) read backwards gives the latest without a sort.
     reports = UsageReport.objects.filter(infrastructure=OuterRef("infrastructure_id"))
-    return Subquery(reports.order_by("-reported_on", "-pk").values(field)[:1])
+    return Subquery(reports.order_by("-reported_on").values(field)[:1])
 
 
 def _limit(measure: Measure):
@@ -137,34 +142,72 @@ def with_usage(licenses: QuerySet[License]) -> QuerySet[License]:
     return annotated.annotate(usage_percent=percent, usage_rank=Coalesce(percent, Value(-1.0)))
 
 
+# The latest report, joined once: every condition below is applied in the one filter() call
+# that makes the join, so that all of them read the same report row.
+REPORT = "infrastructure__usage_reports"
+
+
+def _latest_day() -> Subquery:
+    # One report per infrastructure and day: the unique index read backwards.
+    reports = UsageReport.objects.filter(infrastructure=OuterRef("infrastructure_id"))
+    return Subquery(reports.order_by("-reported_on").values("reported_on")[:1])
+
+
 def _over_q() -> Q:
     over = Q()
     for m in MEASURES:
         over |= Q(
-            **{f"limit_{m.field}__isnull": False, f"usage_{m.field}__gt": F(f"limit_{m.field}")}
+            **{f"cap_{m.field}__isnull": False, f"{REPORT}__{m.field}__gt": F(f"cap_{m.field}")}
         )
     return over
 
 
-def _recent(licenses: QuerySet[License], day: date) -> QuerySet[License]:
+def _within_q() -> Q:
+    within = Q()
+    for m in MEASURES:
+        within &= Q(**{f"cap_{m.field}__isnull": True}) | Q(
+            **{f"{REPORT}__{m.field}__lte": F(f"cap_{m.field}")}
+        )
+    return within
+
+
+def _near_q() -> Q:
+    near = Q()
+    for m in MEASURES:
+        # figure × 100 ≥ limit × 80, as Level.near says it.
+        share = GreaterThanOrEqual(
+            Cast(F(f"{REPORT}__{m.field}"), FloatField()) * Value(100.0),
+            F(f"cap_{m.field}") * Value(float(NEAR_PERCENT)),
+        )
+        near |= Q(share, **{f"cap_{m.field}__gt": 0})
+    return near
+
+
+def _judged(licenses: QuerySet[License], day: date, condition: Q) -> QuerySet[License]:
+    """Active licenses whose infrastructure's latest report is dated in the last
+    `RECENT_DAYS` days and meets `condition` (on that report): one join to the report per
+    license, found by the unique (infrastructure, day) index."""
     since = day - timedelta(days=RECENT_DAYS)
-    # The infrastructures that reported in the window first (the report day index): the
-    # latest-report subqueries then run for those licenses only, not for every active one.
-    reported = UsageReport.objects.filter(reported_on__gte=since, reported_on__lte=day)
-    candidates = licenses.filter(
-        state=LicenseState.ACTIVE, infrastructure__in=reported.values("infrastructure_id")
+    caps = {f"cap_{m.field}": _limit(m) for m in MEASURES}
+    latest = Q(
+        state=LicenseState.ACTIVE,
+        **{
+            f"{REPORT}__reported_on__gte": since,
+            f"{REPORT}__reported_on__lte": day,
+            f"{REPORT}__reported_on": _latest_day(),
+        },
     )
-    return with_usage(candidates).filter(usage_reported_on__gte=since, usage_reported_on__lte=day)
+    return licenses.alias(**caps).filter(latest & condition)
 
 
 def over_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:
     """Active licenses whose latest recent report is above one of their limits."""
-    return _recent(licenses, day).filter(_over_q())
+    return _judged(licenses, day, _over_q())
 
 
 def near_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:
     """Active licenses at `NEAR_PERCENT` % of a limit or more, over none."""
-    return _recent(licenses, day).filter(usage_percent__gte=NEAR_PERCENT).exclude(_over_q())
+    return _judged(licenses, day, _near_q() & _within_q())
 
 
 def unreported(licenses: QuerySet[License], day: date) -> QuerySet[License]:
