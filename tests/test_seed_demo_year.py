@@ -12,7 +12,14 @@ from django.core.management import call_command
 
 from config.seeding.year import NIGHTS
 from ipp.models import DeploymentCheck, InfrastructureToken
-from licensing.models import Extension, License, NightlyRun, Notification, RegistrationAttempt
+from licensing.models import (
+    Extension,
+    License,
+    LicenseFileIssue,
+    NightlyRun,
+    Notification,
+    RegistrationAttempt,
+)
 from partners.dates import today
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +78,7 @@ def test_the_demo_tells_a_year_and_refreshes_its_dates_with_the_same_counts():
     outcomes = set(RegistrationAttempt.objects.values_list("outcome", flat=True))
     assert {"registered", "refused_code", "downloaded"} <= outcomes
     assert InfrastructureToken.objects.exists() and DeploymentCheck.objects.exists()
+    assert LicenseFileIssue.objects.filter(via="portal").exists()
 
     # The demo users, with their roles, are printed.
     assert "licensing    Licensing Team" in out and "auditor      Auditor" in out

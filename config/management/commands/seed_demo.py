@@ -36,6 +36,7 @@ from ipp.demo import seed_ipp
 from ipp.services import issue_token
 from licensing import services
 from licensing.models import License, PlatformRelease
+from licensing.services.files import issue_license_file
 from partners.models import (
     ComplianceIncident,
     Contact,
@@ -278,12 +279,13 @@ class Command(BaseCommand):
         services.provision(lic, by=team, on=day)
         if spec.registered:
             with year.lived_on(day + timedelta(days=2), 9):
-                services.register_infrastructure(
+                registered = services.register_infrastructure(
                     activation_code=lic.activation_code,
                     registration_id=spec.registered,
                     platform_version="11.29.0",
                     on=day + timedelta(days=2),
                 )
+                issue_license_file(registered, via="portal")  # downloaded right after
             year.portal_visits(lic, spec.registered, day + timedelta(days=2))
         if spec.state == "converted":
             # The deal is won as a channel manager would record it: closed three days ago.
