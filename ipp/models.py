@@ -54,8 +54,18 @@ class Application(models.Model):
         help_text="The infrastructure it is developed on: it may always run there.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Its infrastructure's region, kept in step (ipp.regions): a channel manager's scope.
+    region = models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # application_region_name below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["name", "id"]
@@ -68,7 +78,11 @@ class Application(models.Model):
                 "with this name.",
             )
         ]
-        indexes = [models.Index(fields=["name", "id"], name="application_name")]
+        indexes = [
+            models.Index(fields=["name", "id"], name="application_name"),
+            # A channel manager's applications: counted and listed in order by her region.
+            models.Index(fields=["region", "name", "id"], name="application_region_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -129,7 +143,19 @@ class DeploymentPermission(models.Model):
         blank=True, help_text="Why it was refused or revoked, in the licensing team's words."
     )
 
-    history = HistoricalRecords(m2m_fields=[applications])
+    # Its source infrastructure's region, kept in step (ipp.regions): a channel manager's
+    # scope.
+    region = models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # ipp_perm_region_state below
+    )
+
+    history = HistoricalRecords(m2m_fields=[applications], excluded_fields=["region"])
 
     class Meta:
         ordering = ["-id"]
@@ -146,6 +172,7 @@ class DeploymentPermission(models.Model):
             # The infrastructure overview lists the permissions into an infrastructure.
             models.Index(fields=["target", "state"], name="ipp_perm_target_state"),
             models.Index(*permission_queue_order(), name="ipp_perm_queue"),
+            models.Index(fields=["region", "state"], name="ipp_perm_region_state"),
         ]
 
     def __str__(self) -> str:

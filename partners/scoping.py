@@ -11,6 +11,7 @@ changelist hides is hidden everywhere else too.
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q, QuerySet
 
 from .roles import AUDITOR, CHANNEL_MANAGER, LICENSING_TEAM, SOLUTION_ARCHITECT
@@ -43,6 +44,21 @@ def region_lookup(region_path: str) -> str:
     return f"{region_path}__channel_managers" if region_path else "channel_managers"
 
 
+def _region_key(model, region_path: str) -> str:
+    """`region` itself when the model carries its partner's region (licenses, extensions,
+    infrastructures, IPP applications and permissions: kept in step by their apps, see
+    `partners.region_keys`), so her rows are read from an index of her regions, not found
+    through her partners and the large tables in between; else `region_path`."""
+    if not region_path or region_path == "region":
+        return region_path
+    try:
+        field = model._meta.get_field("region")
+    except FieldDoesNotExist:
+        return region_path
+    carries = field.many_to_one and field.related_model._meta.label == "partners.Region"
+    return "region" if carries else region_path
+
+
 def _through(model, path: str, user) -> Q:
     """Rows of `model` whose `path` leads to `user`, as a condition on the model's own
     columns: `fk IN (subquery)` on the first foreign key of the path when it is a forward
@@ -73,7 +89,7 @@ def scope(
     model = queryset.model
     visible = Q(pk__in=[])
     if is_channel_manager(user):
-        visible |= _through(model, region_lookup(region_path), user)
+        visible |= _through(model, region_lookup(_region_key(model, region_path)), user)
     if is_solution_architect(user):
         if architect_path is None:
             return queryset

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from ipp import regions as ipp_regions
 from ipp.models import Application, DeploymentCheck, DeploymentPermission
+from licensing import regions as licensing_regions
 from licensing.models import Environment, Extension, Infrastructure, License, LicensePolicy
 from partners.models import (
     ComplianceIncident,
@@ -53,6 +55,9 @@ def seed(run: Seeding, n_partners: int, n_licenses: int, offset: int) -> None:
     seed_opportunities(run, partners, licenses)
     provisioned = seed_licenses(run, licenses)
     seed_ipp(run, provisioned)
+    # Bulk inserts send no signals: the rows a channel manager lists get their region key.
+    licensing_regions.fill_regions()
+    ipp_regions.fill_regions()
 
 
 def summary(elapsed: float) -> str:

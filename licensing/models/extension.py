@@ -46,12 +46,25 @@ class Extension(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     refusal_reason = models.TextField(blank=True)
+    # Its license's region, kept in step (licensing.regions): a channel manager's scope.
+    region = models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # extension_region_state below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["-requested_on", "-id"]
-        indexes = [models.Index(*extension_queue_order(), name="extension_queue")]
+        indexes = [
+            models.Index(*extension_queue_order(), name="extension_queue"),
+            models.Index(fields=["region", "state"], name="extension_region_state"),
+        ]
         constraints = [
             # One open request per license at a time.
             models.UniqueConstraint(

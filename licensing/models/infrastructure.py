@@ -40,8 +40,18 @@ class Infrastructure(models.Model):
     )
     registered_on = models.DateField(null=True, blank=True)
     lifetime_url = models.URLField(blank=True)
+    # Its owner's region, kept in step (licensing.regions): a channel manager's scope.
+    region = models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # infrastructure_region below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["name", "id"]
@@ -60,6 +70,7 @@ class Infrastructure(models.Model):
             # With the id: a channel manager's scope of applications and IPP permissions
             # ("infrastructures of her partners") reads this index alone.
             models.Index(fields=["owner_partner"], include=["id"], name="infrastructure_owner"),
+            models.Index(fields=["region"], include=["id"], name="infrastructure_region"),
         ]
 
     def __str__(self) -> str:

@@ -128,8 +128,20 @@ class License(models.Model):
     file_serial = models.PositiveIntegerField(default=0, editable=False)
     file_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
 
+    # Its partner's region, kept in step (licensing.regions): a channel manager's licenses
+    # and the dashboard's counts of them are read by her regions from one index.
+    region = models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # license_region_state below
+    )
+
     objects = LicenseQuerySet.as_manager()
-    history = HistoricalRecords(excluded_fields=["activation_code"])
+    history = HistoricalRecords(excluded_fields=["activation_code", "region"])
 
     class Meta:
         ordering = ["-id"]
@@ -163,6 +175,13 @@ class License(models.Model):
                 fields=["partner", "state"], include=["id"], name="license_partner_state_id"
             ),
             models.Index(*license_queue_order(), name="license_queue"),
+            # A channel manager's scope by region: her queues (requested, approved by
+            # deadline), the active licenses by end date and kind, read from the index alone.
+            models.Index(
+                fields=["region", "state", "ends_on"],
+                include=["policy", "provisioning_due_on", "opportunity"],
+                name="license_region_state",
+            ),
         ]
 
     def __str__(self) -> str:
