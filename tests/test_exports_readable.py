@@ -96,3 +96,12 @@ def test_partner_history_includes_its_terms_contacts_and_incidents(client, world
     assert "partnership term" in html
     assert "contact" in html
     assert "compliance incident" in html
+
+
+def test_a_save_that_changed_nothing_says_so(client, world):
+    partner = Partner.objects.get(name="Partner A")
+    partner._change_reason = "saved again"
+    partner.save()
+    client.force_login(world.users["auditor"])
+    html = client.get(f"/admin/partners/partner/{partner.pk}/history/").content.decode()
+    assert "Saved, nothing changed: partner Partner A" in html

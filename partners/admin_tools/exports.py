@@ -118,7 +118,7 @@ def history_dataset(model, history, cell) -> tablib.Dataset:
         )
         for row, entry in zip(rows, entries(model, rows, previous, names), strict=True):
             when = entry.when.astimezone(UTC).replace(tzinfo=None, microsecond=0)
-            what = entry.changes_text or ("" if entry.action != "Changed" else EMPTY)
+            what = entry.changes_text
             why = "" if entry.why == EMPTY else entry.why
             who = "" if entry.who == EMPTY else entry.who
             cells = (row.id, entry.record, when, who, entry.action, what, why)

@@ -14,6 +14,7 @@ from django.utils.text import capfirst
 
 EMPTY = "—"
 ACTIONS = {"+": "Created", "~": "Changed", "-": "Deleted"}
+NOTHING_CHANGED = "Saved, nothing changed"
 
 
 def person(user) -> str:
@@ -155,11 +156,14 @@ def entries(model, records, previous: dict, names: Names) -> list[Entry]:
                 changes.append((label(f), shown(f, old, names), shown(f, new, names)))
         if before is None and record.history_type == "+":
             changes = []  # a creation lists the record itself, not every first value
+        action = ACTIONS.get(record.history_type, record.history_type)
+        if record.history_type == "~" and before is not None and not changes:
+            action = NOTHING_CHANGED  # saved as it was (a form saved again, a re-run seed)
         out.append(
             Entry(
                 when=record.history_date,
                 who=person(record.history_user) if record.history_user_id else EMPTY,
-                action=ACTIONS.get(record.history_type, record.history_type),
+                action=action,
                 record=names.of(model, record.id),
                 kind=capfirst(model._meta.verbose_name),
                 why=record.history_change_reason or EMPTY,
