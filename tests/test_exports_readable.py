@@ -72,6 +72,9 @@ def test_history_export_says_who_when_what_changed_and_why(client, world):
     assert provisioned and all("State: Approved → Active" in r["What changed"] for r in provisioned)
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", r["When (UTC)"]) for r in rows)
     assert "None" not in response.content.decode()
+    # One line per history row, none twice.
+    active = License.objects.filter(state="active")
+    assert len(rows) == License.history.filter(id__in=active.values("pk")).count()
 
 
 def test_license_history_page_is_readable(client, world):

@@ -106,7 +106,7 @@ def history_dataset(model, history, cell) -> tablib.Dataset:
     when, who, what was done, what changed (label: old → new) and why."""
     dataset = tablib.Dataset(headers=HISTORY_HEADERS)
     names = Names()
-    ids = list(history.values_list("id", flat=True).distinct())
+    ids = list(history.order_by("id").values_list("id", flat=True).distinct())
     chunk = 500
     for start in range(0, len(ids), chunk):
         some = ids[start : start + chunk]
