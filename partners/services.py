@@ -197,8 +197,11 @@ def refresh_standing_moved(*, since: date | None, on: date) -> int:
         | Q(ends_on__gte=since, ends_on__lt=on)
     )
     incidents = ComplianceIncident.objects.filter(dated("opened_on", "resolved_on"))
+    # Never kept, or kept for a later day (a run looking ahead): judged again for `on`.
     partners = Partner.objects.filter(
-        dated("sales_authorized_on", "delivery_authorized_on") | Q(standing_on__isnull=True)
+        dated("sales_authorized_on", "delivery_authorized_on")
+        | Q(standing_on__isnull=True)
+        | Q(standing_on__gt=on)
     )
     ids = (
         set(terms.values_list("partner_id", flat=True))

@@ -112,3 +112,14 @@ def test_an_incident_the_usage_check_opens_is_kept_in_its_transaction(
     partner.refresh_from_db()
     assert partner.incidents.get().kind == "over_limit"
     assert (partner.standing_good, partner.standing_failing) == (False, [OPEN_INCIDENT_KEY])
+
+
+def test_a_night_looking_ahead_is_undone_by_tonight_s(calendar_moves):
+    later = PartnerFactory(name="Term ends in ten days")
+    TermFactory(partner=later, starts_on=TODAY - timedelta(days=300), ends_on=TODAY + timedelta(10))
+    night(TODAY)
+    night(TODAY + timedelta(days=30))  # run by hand for a later day: its term has ended then
+    night(NEXT)
+    later.refresh_from_db()
+    assert later.standing_good
+    assert_kept_everywhere(NEXT)
