@@ -182,6 +182,19 @@ class License(models.Model):
                 include=["policy", "provisioning_due_on", "opportunity"],
                 name="license_region_state",
             ),
+            # The "usage unreported" card: active licenses by infrastructure (everyone's, and a
+            # channel manager's by region), merged with the registered infrastructures and
+            # the window's reports from indexes alone.
+            models.Index(
+                fields=["infrastructure"],
+                condition=Q(state=LicenseState.ACTIVE),
+                name="license_active_infrastructure",
+            ),
+            models.Index(
+                fields=["region", "infrastructure"],
+                condition=Q(state=LicenseState.ACTIVE),
+                name="license_region_active_infra",
+            ),
         ]
 
     def __str__(self) -> str:
