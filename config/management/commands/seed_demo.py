@@ -285,6 +285,15 @@ class Command(BaseCommand):
                     platform_version="11.29.0",
                     on=day + timedelta(days=2),
                 )
+                # A server in each slot but the last, which stays free to show one.
+                for name in lic.environment_names.split(",")[:-1]:
+                    services.register_environment(
+                        activation_code=lic.activation_code,
+                        registration_id=spec.registered,
+                        environment_name=name,
+                        serial_number=f"{spec.registered}-{name[:3].upper()}",
+                        on=day + timedelta(days=2),
+                    )
                 issue_license_file(registered, via="portal")  # downloaded right after
             year.portal_visits(lic, spec.registered, day + timedelta(days=2))
         if spec.state == "converted":
