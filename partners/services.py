@@ -19,6 +19,7 @@ from .dates import today
 from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
 from .models import ComplianceIncident, Opportunity, Partner, PartnershipTerm, Region
 from .scoping import is_channel_manager, is_licensing_team
+from .text import sentence
 
 NO_TERM = "no partnership term covers {on}"
 TERM_NOT_SIGNED = "the partnership term {term} is not signed"
@@ -249,7 +250,7 @@ def may_keep(user, region: Region) -> bool:
 def _require_keeper(user, region: Region, what: str) -> None:
     if not may_keep(user, region):
         raise ValidationError(
-            NOT_REGIONS_CHANNEL_MANAGER.format(region=region, what=what), code="forbidden"
+            sentence(NOT_REGIONS_CHANNEL_MANAGER.format(region=region, what=what)), code="forbidden"
         )
 
 

@@ -15,6 +15,7 @@ from partners.choices import OpportunityStatus, PartnerStatus
 from partners.models import Opportunity, Partner, open_incident_q
 from partners.scoping import is_channel_manager, is_licensing_team, is_solution_architect
 from partners.services import kept_standing
+from partners.text import sentence
 from partners.validators import has_line_break
 
 from .. import mails
@@ -116,7 +117,7 @@ def check_requester(by, *, partner: Partner, kind: str, opportunity: Opportunity
         return
     if not (is_channel_manager(by) and partner.region.channel_managers.filter(pk=by.pk).exists()):
         raise ValidationError(
-            NOT_PARTNERS_CHANNEL_MANAGER.format(region=partner.region, partner=partner),
+            sentence(NOT_PARTNERS_CHANNEL_MANAGER.format(region=partner.region, partner=partner)),
             code="forbidden",
         )
 
@@ -197,10 +198,12 @@ def eligibility_errors(
         else:
             if opportunity.partner_id != partner.pk:
                 errors.append(
-                    TL_OPPORTUNITY_OF_OTHER_PARTNER.format(
-                        opportunity=opportunity.prospect_name,
-                        owner=opportunity.partner,
-                        partner=partner,
+                    sentence(
+                        TL_OPPORTUNITY_OF_OTHER_PARTNER.format(
+                            opportunity=opportunity.prospect_name,
+                            owner=opportunity.partner,
+                            partner=partner,
+                        )
                     )
                 )
             if opportunity.status != OpportunityStatus.APPROVED:
