@@ -13,6 +13,8 @@ from partners.models import Partner
 admin.site.site_header = "Partner licensing desk"
 admin.site.site_title = "Licensing desk"
 admin.site.index_title = "Partners, licenses and policies"
+# One sign for "nothing here" on every page: the desk's own cells already use the dash.
+admin.site.empty_value_display = "—"
 
 
 class PartnerAdmin(partners_admin.PartnerAdmin):

@@ -447,3 +447,10 @@ def test_an_expired_license_page_links_to_its_extension_request(client, channel_
     client.force_login(channel_manager)
     page = client.get(f"{LICENSES}{expired.pk}/change/").content.decode()
     assert f'href="/admin/licensing/extension/add/?license={expired.pk}"' in page
+
+
+def test_an_empty_cell_reads_as_the_desks_dash_not_a_hyphen(client, licensing_user, demo):
+    client.force_login(licensing_user)
+    page = client.get("/admin/licensing/infrastructure/").content.decode()
+    cells = re.findall(r'<td class="field-[^"]*">([^<]*)</td>', page)
+    assert "—" in cells and "-" not in cells
