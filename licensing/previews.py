@@ -42,6 +42,7 @@ CANCELLED = "cancelled"
 EXTENSION = "extension"
 ACTIVE_AGAIN = "active_again"
 INCIDENT = "incident_opened"
+CODE = "code_reissued"
 KINDS = {
     ONBOARDING: "Onboarding mail",
     REMINDER: "Reminder mail",
@@ -51,6 +52,7 @@ KINDS = {
     EXTENSION: "Extension decision mail",
     ACTIVE_AGAIN: "Active-again mail",
     INCIDENT: "Incident mail",
+    CODE: "Reissued-code mail",
 }
 UNISSUED_CODE = "••••-••••-••••-••••"
 NOBODY = "Nobody would receive it"
@@ -238,6 +240,13 @@ def _incident(lic: License, people: People, notes: list[str]) -> mails.Mail:
     )
 
 
+def _code(lic: License, people: People, notes: list[str]) -> mails.Mail:
+    if lic.activation_code_sequence <= 1:
+        notes.append("The code was never reissued: shown as the first reissue would be.")
+    notes.append("The code is masked here; the mail carries the new code in full.")
+    return mails.code_reissued(people, sequence=max(lic.activation_code_sequence, 2))
+
+
 LIFECYCLE = {
     REQUEST: _request,
     EXPIRED: _expired,
@@ -245,4 +254,5 @@ LIFECYCLE = {
     EXTENSION: _extension,
     ACTIVE_AGAIN: _active_again,
     INCIDENT: _incident,
+    CODE: _code,
 }

@@ -161,3 +161,25 @@ def test_an_unknown_mail_is_404(client, cloud, licensing_user):
     client.force_login(licensing_user)
 
     assert client.get(preview_url(cloud, "invoice")).status_code == 404
+
+
+def test_the_reissued_code_preview_masks_the_new_code(client, on_premises, licensing_user):
+    code = services.reissue_activation_code(on_premises, by=licensing_user, reason="code lost")
+    on_premises.refresh_from_db()
+    client.force_login(licensing_user)
+
+    html = unescape(page(client, on_premises, "code_reissued"))
+
+    assert code not in html
+    assert on_premises.masked_activation_code in html
+    assert "cto" in html and "cfo" not in html  # the technical contact only
+    assert "masked here" in html
+
+
+def test_the_reissued_code_preview_before_any_reissue_says_so(client, on_premises, licensing_user):
+    client.force_login(licensing_user)
+
+    html = unescape(page(client, on_premises, "code_reissued"))
+
+    assert on_premises.activation_code not in html
+    assert "never reissued" in html
