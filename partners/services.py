@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -149,18 +150,21 @@ def refresh_standing(partner_ids: Iterable[int], *, on: date | None = None) -> i
             Prefetch("terms", PartnershipTerm.objects.only(*_TERM_COLUMNS)),
             Prefetch("incidents", ComplianceIncident.objects.only(*_INCIDENT_COLUMNS)),
         )
-        stale = []
+        # The stale rows by their new answer: a few answers (the failing conditions are four
+        # names), one UPDATE each, where one CASE over every row grew with its square.
+        stale: dict[tuple[bool, tuple[str, ...]], list[int]] = defaultdict(list)
         for partner in partners:
             result = standing(partner, on=on)
             kept = (partner.standing_good, partner.standing_failing, partner.standing_on)
             if kept != (result.good, result.failing, on):
-                partner.standing_good, partner.standing_failing = result.good, result.failing
-                partner.standing_on = on
-                stale.append(partner)
+                stale[result.good, tuple(result.failing)].append(partner.pk)
         # Derived columns, left out of the partner's history (Partner.history): the changes
         # that move them are in the history of the terms, incidents and partner themselves.
-        Partner.objects.bulk_update(stale, STANDING_FIELDS)
-        changed += len(stale)
+        for (good, failing), pks in stale.items():
+            Partner.objects.filter(pk__in=pks).update(
+                standing_good=good, standing_failing=list(failing), standing_on=on
+            )
+            changed += len(pks)
     if changed:
         # A bulk update sends no signal: the dashboard counts again once this commits.
         transaction.on_commit(dashboard_cache.data_changed)
