@@ -92,3 +92,19 @@ def test_the_demo_tells_a_year_and_refreshes_its_dates_with_the_same_counts():
         moved = License.objects.get(partner__name="Lisbon Low-Code Lda", hosting="shared_cloud")
         assert moved.ends_on == lisbon.ends_on + timedelta(days=1)
         assert NightlyRun.objects.order_by("-day").first().day == t
+
+
+def test_the_demo_seeds_again_after_tonights_usage_check_opened_incidents():
+    from licensing.services import run_nightly
+    from partners.models import ComplianceIncident
+
+    seed()
+    fresh = counts()
+    opened = run_nightly(today=today())["usage_incidents_opened"]
+    assert opened >= 2  # the partner over its limits, and its users abroad
+
+    seed()  # the hand-typed incidents are found again beside the ones the night opened
+
+    assert counts() == fresh
+    assert not ComplianceIncident.objects.exclude(usage_report=None).exists()
+    assert run_nightly(today=today())["usage_incidents_opened"] == opened

@@ -180,6 +180,7 @@ class Command(BaseCommand):
             ComplianceIncident.objects.update_or_create(
                 partner=partner,
                 kind="users_outside_country",
+                usage_report=None,  # typed by hand: not one the nightly usage check opened
                 defaults={
                     "opened_on": t - timedelta(days=20),
                     "resolved_on": None,
@@ -190,6 +191,7 @@ class Command(BaseCommand):
             ComplianceIncident.objects.update_or_create(
                 partner=partner,
                 kind="over_limit",
+                usage_report=None,  # typed by hand: not one the nightly usage check opened
                 defaults={
                     "opened_on": t - timedelta(days=300),
                     "resolved_on": t - timedelta(days=280),
