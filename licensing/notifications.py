@@ -18,6 +18,7 @@ from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.views.decorators.debug import sensitive_variables
 
+from partners import bulk_sql
 from partners.validators import has_line_break
 
 from .choices import NotificationKind
@@ -78,27 +79,21 @@ def queue(
     return notification
 
 
-def queue_many(rows: Iterable[Notification]) -> tuple[int, list[int]]:
-    """Record the rows whose key is new; return (how many were new, ids of all unsent).
+def queue_many(rows: Iterable[Notification]) -> int:
+    """Record the rows whose key is new; return how many were new.
 
-    Three queries for any number of rows: the keys already known, one insert, the unsent.
-    A row whose address has a line break is left out and logged, never written: one bad
-    address (entered before such addresses were refused) must not stop a nightly batch.
+    One query for any number of rows on PostgreSQL, two elsewhere (the keys already known
+    first). A row whose address has a line break is left out and logged, never written:
+    one bad address (entered before such addresses were refused) must not stop a nightly
+    batch.
     """
     rows = list(rows)
     bad = [r for r in rows if has_line_break(r.recipient)]
     for row in bad:
         logger.warning("not queued: %s has a line break in its recipient", row.key)
     rows = [r for r in rows if not has_line_break(r.recipient)]
-    if not rows:
-        return 0, []
-    keys = [r.key for r in rows]
-    known = set(Notification.objects.filter(key__in=keys).values_list("key", flat=True))
-    new = [r for r in rows if r.key not in known]
-    # ignore_conflicts: a concurrent run that inserted the same key a moment ago wins.
-    Notification.objects.bulk_create(new, ignore_conflicts=True)
-    unsent = Notification.objects.filter(key__in=keys, sent_at__isnull=True)
-    return len(new), list(unsent.values_list("pk", flat=True))
+    # A key on record (or inserted a moment ago by a concurrent run) is left as it is.
+    return bulk_sql.insert_new(Notification, rows, unique="key")
 
 
 def context_for(notification: Notification) -> dict:

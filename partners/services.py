@@ -5,16 +5,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models import Q
 
-from . import dashboard_cache
+from . import bulk_sql, dashboard_cache
 from .choices import OpportunityStatus, PartnerStatus
 from .dates import today
 from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
@@ -145,30 +144,46 @@ def refresh_standing(partner_ids: Iterable[int], *, on: date | None = None) -> i
         if not partners:
             continue
         # Read after the lock: a change committed meanwhile is seen.
-        prefetch_related_objects(
-            partners,
-            Prefetch("terms", PartnershipTerm.objects.only(*_TERM_COLUMNS)),
-            Prefetch("incidents", ComplianceIncident.objects.only(*_INCIDENT_COLUMNS)),
-        )
-        # The stale rows by their new answer: a few answers (the failing conditions are four
-        # names), one UPDATE each, where one CASE over every row grew with its square.
-        stale: dict[tuple[bool, tuple[str, ...]], list[int]] = defaultdict(list)
+        _read_standing_data(partners, on)
+        stale = []
         for partner in partners:
             result = standing(partner, on=on)
             kept = (partner.standing_good, partner.standing_failing, partner.standing_on)
             if kept != (result.good, result.failing, on):
-                stale[result.good, tuple(result.failing)].append(partner.pk)
+                partner.standing_good, partner.standing_failing = result.good, result.failing
+                partner.standing_on = on
+                stale.append(partner)
         # Derived columns, left out of the partner's history (Partner.history): the changes
         # that move them are in the history of the terms, incidents and partner themselves.
-        for (good, failing), pks in stale.items():
-            Partner.objects.filter(pk__in=pks).update(
-                standing_good=good, standing_failing=list(failing), standing_on=on
-            )
-            changed += len(pks)
+        # One UPDATE from a table of the new values, however many distinct answers.
+        bulk_sql.update(Partner, stale, STANDING_FIELDS)
+        changed += len(stale)
     if changed:
         # A bulk update sends no signal: the dashboard counts again once this commits.
         transaction.on_commit(dashboard_cache.data_changed)
     return changed
+
+
+def _read_standing_data(partners: list[Partner], on: date) -> None:
+    """What standing(partner, on=on) reads of each partner's terms and incidents, one query
+    each, kept where `partner.terms.all()` and `partner.incidents.all()` find it: the
+    prefetch cache. prefetch_related_objects does the same but builds a queryset per partner
+    and relation, which took longer than the queries (2,400 partners: 0.5 s of 1.3 s).
+    Only the terms covering `on` and the incidents open on `on` are read: the others
+    cannot change the answer for that day, and every row read is a model instance."""
+    by_pk = {partner.pk: partner for partner in partners}
+    for partner in partners:
+        partner._prefetched_objects_cache = {"terms": [], "incidents": []}
+    terms = PartnershipTerm.objects.filter(starts_on__lte=on, ends_on__gte=on)
+    incidents = ComplianceIncident.objects.filter(
+        Q(resolved_on__isnull=True) | Q(resolved_on__gt=on), opened_on__lte=on
+    )
+    for name, rows in (
+        ("terms", terms.only(*_TERM_COLUMNS)),
+        ("incidents", incidents.only(*_INCIDENT_COLUMNS)),
+    ):
+        for row in rows.filter(partner_id__in=by_pk):
+            by_pk[row.partner_id]._prefetched_objects_cache[name].append(row)
 
 
 def kept_standing(partner: Partner, *, on: date | None = None) -> Standing:

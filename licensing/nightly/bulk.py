@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Mod
 from django.utils import timezone
 
-from partners import dashboard_cache
+from partners import bulk_sql, dashboard_cache
 from partners.models import Partner
 
 from .. import lifecycle, notifications
@@ -41,8 +41,8 @@ class Context:
         What bulk_update_with_history does, at the database's speed and whatever the number
         of distinct values (renewals to each partner's own term end, expiry reasons naming
         each partner's failing conditions): one UPDATE … FROM a table of the new values
-        (`_rows`), then one INSERT … SELECT copying the updated rows into the history table,
-        joined to a table of the reasons. Same transaction, batches of BATCH rows.
+        (`bulk_sql.rows_table`), then one INSERT … SELECT copying the updated rows into the
+        history table, joined to a table of the reasons. Same transaction, batches of BATCH rows.
         """
         if not objects:
             return
@@ -51,27 +51,8 @@ class Context:
         with transaction.atomic(savepoint=False):
             for start in range(0, len(objects), BATCH):
                 part = objects[start : start + BATCH]
-                self._update(model, part, fields)
+                bulk_sql.update(model, part, fields)
                 self._copy_history(model, part)
-
-    def _update(self, model, objects: list, fields: list[str]) -> None:
-        quote = connection.ops.quote_name
-        table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
-        concrete = [model._meta.get_field(name) for name in fields]
-        columns = [[obj.pk for obj in objects]] + [
-            [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objects]
-            for f in concrete
-        ]
-        names = ", ".join(["pk_"] + [f"v{i}" for i in range(len(concrete))])
-        first, rows, first_params, rows_params = _rows([model._meta.pk, *concrete], columns, names)
-        assign = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(concrete))
-        # Table and column names come from the models, values are parameters.
-        sql = (
-            f"{first}UPDATE {table} SET {assign} FROM {rows} "  # noqa: S608
-            f"WHERE {table}.{pk} = v.pk_"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*first_params, *rows_params])
 
     def created(self, objects: list, model) -> None:
         """Rows just inserted (`bulk_create`, their ids set): their history rows ("+"),
@@ -93,7 +74,7 @@ class Context:
         quote = connection.ops.quote_name
         columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
         copied = ", ".join(f"t.{quote(c)}" for c in columns)
-        first, rows, first_params, rows_params = _rows(
+        first, rows, first_params, rows_params = bulk_sql.rows_table(
             [model._meta.pk, history._meta.get_field("history_change_reason")],
             [
                 [obj.pk for obj in objects],
@@ -108,7 +89,7 @@ class Context:
             f"SELECT {copied}, %s, v.reason, %s, %s FROM {quote(model._meta.db_table)} t "
             f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
         )
-        with connection.cursor() as cursor:
+        with bulk_sql.cursor() as cursor:
             cursor.execute(
                 sql, [*first_params, timezone.now(), history_type, self.user.pk, *rows_params]
             )
@@ -133,24 +114,7 @@ class Context:
         """Write the mails to the outbox in the batch's transaction; the run delivers them
         when its steps are done. Returns how many were new (a rerun of the day finds them
         all known)."""
-        new, _ = notifications.queue_many(rows)
-        return new
-
-
-def _rows(fields, columns: list[list], names: str) -> tuple[str, str, list, list]:
-    """A table `v (names)` of rows to join in SQL, one column per field.
-
-    Returns the WITH clause to put first, the FROM item, and the parameters of each. On
-    PostgreSQL the table is `unnest` of one array per column, a few parameters whatever
-    the number of rows; elsewhere a VALUES list with a placeholder per value.
-    """
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-        return "", f"unnest({arrays}) AS v ({names})", [], columns
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    values = [value for row_values in zip(*columns, strict=True) for value in row_values]
-    rows = ", ".join([row] * len(columns[0]))
-    return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
+        return notifications.queue_many(rows)
 
 
 class Row(SimpleNamespace):

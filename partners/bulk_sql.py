@@ -1,0 +1,149 @@
+"""Many rows in one statement: a table of values to join in SQL, and the cursor to send it.
+
+On PostgreSQL the table is `unnest` of one array per column, sent as binary parameters by
+a cursor that binds them on the server: a handful of parameters whatever the number of
+rows, and no text quoting of each value (the nightly usage check's 5,430 mails: 0.9 s
+quoted by the client, 0.35 s sent as binary arrays). Elsewhere (SQLite) a VALUES list
+with a placeholder per value, through the ordinary cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+from django.db import connection, models
+
+
+def rows_table(fields, columns: list[list], names: str) -> tuple[str, str, list, list]:
+    """A table `v (names)` of rows, one column per field (`columns`: one list per field).
+
+    Returns the WITH clause to put first, the FROM item, and the parameters of each; run
+    the statement on `cursor()`.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%b::{f.cast_db_type(connection)}[]" for f in fields)
+        return "", f"unnest({arrays}) AS v ({names})", [], columns
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = [value for row_values in zip(*columns, strict=True) for value in row_values]
+    rows = ", ".join([row] * len(columns[0]))
+    return f"WITH v ({names}) AS (VALUES {rows}) ", "v", values, []
+
+
+@contextmanager
+def cursor():
+    """A cursor for `rows_table` statements: on PostgreSQL one that binds parameters on the
+    server (what `%b`, binary, needs), wrapped like any Django cursor (errors, query
+    logging, execute wrappers)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as plain:
+            yield plain
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection._prepare_cursor(ServerBindingCursor(connection.connection)) as bound:
+        yield bound
+
+
+def update(model: type[models.Model], objects: list, fields: list[str]) -> None:
+    """Write `fields` of the saved `objects` in one UPDATE … FROM a table of the new values,
+    whatever their number and however many distinct values they hold. No signals, no
+    history: the caller writes what it needs of those."""
+    if not objects:
+        return
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    concrete = [model._meta.get_field(name) for name in fields]
+    columns = [[obj.pk for obj in objects]] + [
+        [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in objects]
+        for f in concrete
+    ]
+    names = ", ".join(["pk_"] + [f"v{i}" for i in range(len(concrete))])
+    first, rows, first_params, rows_params = rows_table([model._meta.pk, *concrete], columns, names)
+    assign = ", ".join(f"{quote(f.column)} = v.v{i}" for i, f in enumerate(concrete))
+    # Table and column names come from the models, values are parameters.
+    sql = f"{first}UPDATE {table} SET {assign} FROM {rows} WHERE {table}.{pk} = v.pk_"  # noqa: S608
+    with cursor() as c:
+        c.execute(sql, [*first_params, *rows_params])
+
+
+def insert_new(model: type[models.Model], objects: list, *, unique: str) -> int:
+    """Insert the unsaved `objects`, leaving out those whose `unique` field's value is
+    taken (by a row or an earlier object); return how many were inserted. Their ids are
+    not set. One statement on PostgreSQL; Django's `bulk_create` elsewhere."""
+    if not objects:
+        return 0
+    if connection.vendor != "postgresql":
+        taken = set(
+            model.objects.filter(
+                **{f"{unique}__in": [getattr(obj, unique) for obj in objects]}
+            ).values_list(unique, flat=True)
+        )
+        new = [obj for obj in objects if getattr(obj, unique) not in taken]
+        model.objects.bulk_create(new, ignore_conflicts=True)
+        return len(new)
+    column = connection.ops.quote_name(model._meta.get_field(unique).column)
+    sql, params = _insert(model, objects)
+    with cursor() as c:
+        c.execute(f"{sql} ON CONFLICT ({column}) DO NOTHING", params)
+        return c.rowcount
+
+
+def insert_all(model: type[models.Model], objects: list, *, key: tuple[str, ...]) -> None:
+    """Insert the unsaved `objects` and set their ids, like `bulk_create`; `key` names
+    fields whose values tell the objects apart (the ids come back with them, in whatever
+    order the database returns them). One statement on PostgreSQL."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objects)
+        return
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    returned = ", ".join(quote(model._meta.get_field(name).column) for name in key)
+    sql, params = _insert(model, objects)
+    with cursor() as c:
+        c.execute(f"{sql} RETURNING {quote(pk.column)}, {returned}", params)
+        ids = {tuple(values): pk_value for pk_value, *values in c.fetchall()}
+    for obj in objects:
+        obj.pk = ids[tuple(getattr(obj, model._meta.get_field(name).attname) for name in key)]
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _insert(model: type[models.Model], objects: list) -> tuple[str, list]:
+    """INSERT … SELECT FROM unnest of one array per column (PostgreSQL)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = [[_value(f, obj) for obj in objects] for f in fields]
+    # A JSON column travels as text and is read as JSON in the SELECT.
+    kinds = [_Text(f) if isinstance(f, models.JSONField) else f for f in fields]
+    names = ", ".join(f"c{i}" for i in range(len(fields)))
+    selected = ", ".join(
+        f"v.c{i}::jsonb" if isinstance(f, models.JSONField) else f"v.c{i}"
+        for i, f in enumerate(fields)
+    )
+    _, rows, _, params = rows_table(kinds, columns, names)
+    quote = connection.ops.quote_name
+    target = ", ".join(quote(f.column) for f in fields)
+    # Table and column names come from the model; values are parameters.
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({target}) SELECT {selected} FROM {rows}"  # noqa: S608
+    return sql, params
+
+
+def _value(field, obj):
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return field.pre_save(obj, add=True)
+    value = getattr(obj, field.attname)
+    if isinstance(field, models.JSONField):
+        return json.dumps(value, cls=field.encoder)
+    return value
+
+
+class _Text:
+    """A column's array type when it travels as text."""
+
+    def __init__(self, field):
+        self.field = field
+
+    def cast_db_type(self, connection):
+        return "text"
