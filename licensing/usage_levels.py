@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Greatest, NullIf
 from django.db.models.lookups import GreaterThanOrEqual
@@ -38,10 +50,15 @@ class Measure:
     limit: str  # key of License.limits
     label: str  # short, for a column or an axis
     unit: str = ""
+    name: str = ""  # in words, for a sentence (an incident's notes); the label when empty
+
+    @property
+    def words(self) -> str:
+        return self.name or self.label
 
 
 MEASURES = (
-    Measure("application_objects", "max_application_objects", "AOs"),
+    Measure("application_objects", "max_application_objects", "AOs", name="application objects"),
     Measure("disk_gb", "max_disk_gb", "disk", "GB"),
     Measure("internal_users", "internal_users", "internal users"),
     Measure("external_users", "external_users", "external users"),
@@ -153,13 +170,44 @@ def _latest_day() -> Subquery:
     return Subquery(reports.order_by("-reported_on").values("reported_on")[:1])
 
 
-def _over_q() -> Q:
+def caps() -> dict:
+    """The license's limits as `cap_<figure>` aliases (None: no limit), for `over_q`."""
+    return {f"cap_{m.field}": _limit(m) for m in MEASURES}
+
+
+def over_q() -> Q:
+    """A figure of the report joined as `REPORT` above its limit (aliases of `caps()`)."""
     over = Q()
     for m in MEASURES:
         over |= Q(
             **{f"cap_{m.field}__isnull": False, f"{REPORT}__{m.field}__gt": F(f"cap_{m.field}")}
         )
     return over
+
+
+class CountsOutside(Func):
+    """True when `counts`, a JSON object of counts by country code, has a count above 0
+    under a code other than `country`'s: users outside the partner's country, in SQL."""
+
+    output_field = BooleanField()
+    arity = 2
+
+    def _sql(self, compiler, each: str):
+        (counts, counts_params), (country, country_params) = (
+            compiler.compile(expression) for expression in self.get_source_expressions()
+        )
+        # Compiled column references and a function name of ours; values are parameters.
+        sql = (
+            f"EXISTS (SELECT 1 FROM {each}({counts}) AS c "  # noqa: S608
+            f"WHERE c.key <> {country} AND CAST(c.value AS NUMERIC) > 0)"
+        )
+        return sql, (*counts_params, *country_params)
+
+    def as_sql(self, compiler, connection, **extra):
+        return self._sql(compiler, "json_each")  # SQLite
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self._sql(compiler, "jsonb_each_text")
 
 
 def _within_q() -> Q:
@@ -188,7 +236,6 @@ def _judged(licenses: QuerySet[License], day: date, condition: Q) -> QuerySet[Li
     `RECENT_DAYS` days and meets `condition` (on that report): one join to the report per
     license, found by the unique (infrastructure, day) index."""
     since = day - timedelta(days=RECENT_DAYS)
-    caps = {f"cap_{m.field}": _limit(m) for m in MEASURES}
     latest = Q(
         state=LicenseState.ACTIVE,
         **{
@@ -197,12 +244,12 @@ def _judged(licenses: QuerySet[License], day: date, condition: Q) -> QuerySet[Li
             f"{REPORT}__reported_on": _latest_day(),
         },
     )
-    return licenses.alias(**caps).filter(latest & condition)
+    return licenses.alias(**caps()).filter(latest & condition)
 
 
 def over_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:
     """Active licenses whose latest recent report is above one of their limits."""
-    return _judged(licenses, day, _over_q())
+    return _judged(licenses, day, over_q())
 
 
 def near_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:

@@ -22,16 +22,15 @@ whatever its size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django_countries import countries
 
-from partners import dashboard_cache
+from partners import bulk_sql, dashboard_cache
 from partners.choices import IncidentKind
 from partners.models import ComplianceIncident
 from partners.services import refresh_standing
@@ -39,6 +38,7 @@ from partners.services import refresh_standing
 from .. import mails, selectors
 from ..choices import LicenseKind, LicenseState
 from ..models import License
+from ..usage_levels import MEASURES, REPORT, CountsOutside, caps, over_q
 from . import bulk
 from .bulk import Context
 
@@ -59,22 +59,6 @@ ACTIONS = (OPENED, *COUNT_OF.values(), MAILS)
 OPENED_REASON = "opened by the nightly usage check"
 
 
-@dataclass(frozen=True)
-class Figure:
-    field: str  # on UsageReport
-    limit: str  # key of License.limits
-    label: str
-    unit: str = ""
-
-
-FIGURES = (
-    Figure("application_objects", "max_application_objects", "application objects"),
-    Figure("disk_gb", "max_disk_gb", "disk", " GB"),
-    Figure("internal_users", "internal_users", "internal users"),
-    Figure("external_users", "external_users", "external users"),
-)
-
-
 def number(value) -> str:
     """2650 → "2,650"; Decimal("7.80") → "7.8"; Decimal("7.00") → "7"."""
     if isinstance(value, Decimal | float):
@@ -91,14 +75,14 @@ def findings(*, kind: str, limits: dict, country: str, report) -> dict[str, str]
     of_report = f"(report of {report.reported_on:%Y-%m-%d})"
     found = {}
     over = []
-    for figure in FIGURES:
-        if partner_program and figure.field == "external_users":
+    for measure in MEASURES:
+        if partner_program and measure.field == "external_users":
             continue  # any external user on a partner license is external access instead
-        limit, value = limits.get(figure.limit), getattr(report, figure.field)
+        limit, value = limits.get(measure.limit), getattr(report, measure.field)
+        unit = f" {measure.unit}" if measure.unit else ""
         if limit is not None and value > Decimal(str(limit)):
             over.append(
-                f"{figure.label} {number(value)}{figure.unit} over the limit of "
-                f"{number(limit)}{figure.unit}"
+                f"{measure.words} {number(value)}{unit} over the limit of {number(limit)}{unit}"
             )
     if over:
         text = "; ".join(over)
@@ -135,17 +119,32 @@ REPORT_FIELDS = (
 )
 
 
+def _suspect() -> Q:
+    """In SQL, the reports `findings` may find something in: a figure over its limit, an
+    external user or a user outside the partner's country on a partner license. A wider
+    net than `findings` (external users over a limit on a DL or IL, say), never a narrower
+    one: `findings` judges what it catches, and most reports, within every limit, never
+    reach Python."""
+    partner_program = Q(policy__kind__in=PARTNER_PROGRAM) & (
+        Q(**{f"{REPORT}__external_users__gt": 0})
+        | Q(CountsOutside(F(f"{REPORT}__internal_users_by_country"), F("partner__country")))
+    )
+    return over_q() | partner_program
+
+
 def _found(ctx: Context) -> list[ComplianceIncident]:
     """The incidents the reports show, unsaved, by license: every active license whose
     infrastructure reported in the window, judged on its latest report. One query of plain
-    values (license, policy, partner's country and the report's figures side by side): a
-    model instance per report took longer than the query."""
+    values (license, policy, partner's country and the report's figures side by side) of
+    the `_suspect` reports only: a model instance per report took longer than the query."""
     latest = selectors.latest_in_window(
         since=ctx.day - timedelta(days=WINDOW_DAYS), until=ctx.day - timedelta(days=1)
     )
     rows = (
         ctx.mine(License.objects.filter(state=LicenseState.ACTIVE))
-        .filter(infrastructure__usage_reports__in=latest)
+        .alias(**caps())
+        # One filter(): the conditions read the same report row as the join.
+        .filter(Q(**{f"{REPORT}__in": latest}) & _suspect())
         .order_by("pk")
         .values_list(
             "pk",
@@ -199,7 +198,7 @@ def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
     opened = [i for i in found if (i.license_id, i.kind) not in blocking]
     if not opened:
         return
-    ComplianceIncident.objects.bulk_create(opened, batch_size=bulk.BATCH)
+    bulk_sql.insert_all(ComplianceIncident, opened, key=("license_id", "kind"))
     for incident in opened:
         incident._change_reason = OPENED_REASON
     ctx.created(opened, ComplianceIncident)

@@ -139,6 +139,36 @@ def test_nothing_is_opened_under_the_limits_or_outside_the_window(demo, days_bef
     assert incidents() == []
 
 
+@pytest.mark.parametrize(
+    ("figures", "limits"),
+    [
+        ({"disk_gb": "7.01"}, {}),  # a hundredth over
+        ({"disk_gb": "7.00"}, {}),  # at the limit
+        ({"application_objects": 2401}, {}),
+        ({"internal_users": 101, "internal_users_by_country": {"PT": 101}}, {}),
+        ({"external_users": 1}, {}),
+        ({"internal_users_by_country": {"PT": 19, "ES": 1}}, {}),
+        ({"internal_users_by_country": {"PT": 20, "ES": 0}}, {}),  # nobody abroad
+        ({"disk_gb": "99"}, {"max_disk_gb": None}),  # no limit
+        ({"application_objects": 11}, {"max_application_objects": 10}),
+        ({"disk_gb": "0.5"}, {"max_disk_gb": 0.25}),
+    ],
+)
+def test_the_check_opens_exactly_what_findings_finds(demo, figures, limits):
+    # The step reads only the reports SQL suspects; whatever it leaves out, findings()
+    # (the rule) must find nothing in.
+    demo.limits = {**demo.limits, **limits}
+    demo.save()
+    report = reported(demo, **figures)
+    expected = findings(
+        kind=demo.policy.kind, limits=demo.limits, country=demo.partner.country, report=report
+    )
+
+    night()
+
+    assert {i.kind: i.notes for i in incidents()} == expected
+
+
 def test_the_latest_report_of_the_window_decides(demo):
     reported(demo, days_before=3, application_objects=5000)
     reported(demo, days_before=1)
