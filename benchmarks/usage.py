@@ -11,10 +11,11 @@
    database seeded by `seed_scale` (--partners/--licenses, default 2,000/20,000; 20,000/
    200,000 is SPEC's size) with --reports fresh reports dated D−1 (default: one for every
    tenth license), some over a limit, some with external users, some with users abroad;
-   beside plain SQL doing the same comparison and inserts (the incidents, their history
-   rows, two notifications each) in four statements: median time of --repeat runs, each in
-   a transaction rolled back so every run starts from the same data, and the queries each
-   sends (savepoints left out), with the incidents both opened (they must agree).
+   beside plain SQL doing the same comparison and row changes (the incidents, their history
+   rows, their partners out of good standing, two notifications each) in four statements:
+   median time of --repeat runs, each in a transaction rolled back so every run starts
+   from the same data, and the queries each sends (savepoints left out), with the
+   incidents both opened (they must agree).
 
 Own database (--db, default bench_usage: created, migrated and seeded when missing, reused
 after). Figures printed to stdout (and appended to the file --out names, if any); progress

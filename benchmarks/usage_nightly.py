@@ -140,6 +140,14 @@ SELECT id, kind, opened_on, resolved_on, notes, resolution, partner_id, license_
        usage_report_id, resolved_by_id, now(), 'opened by the nightly usage check', '+', NULL
 FROM partners_complianceincident WHERE id = ANY(%(ids)s)
 """
+# The partners of the incidents opened are out of good standing; the step judges each one
+# again (standing() names every failing condition), plain SQL appends the one it knows.
+BASELINE_STANDING = """
+UPDATE partners_partner p
+SET standing_good = false, standing_on = %(day)s,
+    standing_failing = p.standing_failing || '["open_incident"]'::jsonb
+WHERE p.id IN (SELECT partner_id FROM partners_complianceincident WHERE id = ANY(%(ids)s))
+"""
 BASELINE_MAIL = """
 INSERT INTO licensing_notification
     (kind, license_id, partner_id, recipient, subject, key, template, params, created_at,
@@ -192,6 +200,7 @@ def measure_nightly(args) -> dict:
             cursor.execute(BASELINE_INCIDENTS, params)
             ids = [row[0] for row in cursor.fetchall()]
             cursor.execute(BASELINE_HISTORY, {"ids": ids})
+            cursor.execute(BASELINE_STANDING, {**params, "ids": ids})
             cursor.execute(BASELINE_MAIL, {**params, "ids": ids})
         return len(ids)
 
