@@ -106,6 +106,9 @@ def insert_all(model: type[models.Model], objects: list, *, key: tuple[str, ...]
     with cursor() as c:
         c.execute(f"{sql} RETURNING {quote(pk.column)}, {returned}", params)
         ids = {tuple(values): pk_value for pk_value, *values in c.fetchall()}
+    if len(ids) != len(objects):
+        # Rows inserted all the same: the caller's transaction is what undoes them.
+        raise ValueError(f"{key} does not tell the {len(objects)} objects apart")
     for obj in objects:
         obj.pk = ids[tuple(getattr(obj, model._meta.get_field(name).attname) for name in key)]
         obj._state.adding, obj._state.db = False, connection.alias

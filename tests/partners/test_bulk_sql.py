@@ -1,0 +1,88 @@
+"""Many rows in one statement: what the nightly steps and the outbox rely on."""
+
+from datetime import date
+
+import pytest
+
+from licensing.models import Notification
+from partners import bulk_sql
+from partners.models import ComplianceIncident, Partner
+from tests.factories import PartnerFactory
+from tests.helpers import needs_postgresql
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2026, 12, 2)
+
+
+def incident(partner, kind, notes="figures"):
+    return ComplianceIncident(partner=partner, kind=kind, opened_on=DAY, notes=notes)
+
+
+def mail(key, recipient="ana@example.com"):
+    return Notification(
+        kind="incident_opened",
+        recipient=recipient,
+        template="incident_opened",
+        params={"notes": 'quotes " and \\ backslashes, commas, {braces}'},
+        key=key,
+    )
+
+
+def test_insert_all_gives_each_object_its_own_row_and_id():
+    first, second = PartnerFactory(), PartnerFactory()
+    made = [
+        incident(first, "over_limit", "AOs over"),
+        incident(first, "external_access", "external users"),
+        incident(second, "over_limit", "disk over"),
+    ]
+
+    bulk_sql.insert_all(ComplianceIncident, made, key=("partner_id", "kind"))
+
+    for obj in made:
+        stored = ComplianceIncident.objects.get(pk=obj.pk)
+        assert (stored.partner_id, stored.kind, stored.notes) == (
+            obj.partner_id,
+            obj.kind,
+            obj.notes,
+        )
+
+
+def test_insert_all_refuses_a_key_that_does_not_tell_the_objects_apart():
+    partner = PartnerFactory()
+    twins = [incident(partner, "over_limit"), incident(partner, "over_limit")]
+    needs_postgresql("elsewhere bulk_create sets the ids itself: no key is read")
+
+    with pytest.raises(ValueError, match="does not tell"):
+        bulk_sql.insert_all(ComplianceIncident, twins, key=("partner_id", "kind"))
+
+
+def test_insert_new_counts_and_writes_only_the_keys_not_on_record():
+    Notification.objects.create(
+        kind="incident_opened", recipient="old@example.com", template="t", key="k1"
+    )
+
+    new = bulk_sql.insert_new(Notification, [mail("k1"), mail("k2"), mail("k3")], unique="key")
+
+    assert new == 2
+    assert Notification.objects.get(key="k1").recipient == "old@example.com"  # left as it was
+    stored = Notification.objects.get(key="k2")
+    assert stored.params == {"notes": 'quotes " and \\ backslashes, commas, {braces}'}
+    assert stored.created_at is not None and stored.sent_at is None
+
+
+def test_update_writes_each_objects_own_values_in_one_statement(django_assert_num_queries):
+    partners = [PartnerFactory() for _ in range(3)]
+    for number, partner in enumerate(partners):
+        partner.standing_good = number % 2 == 0
+        partner.standing_failing = [] if number % 2 == 0 else ["open_incident"] * number
+        partner.standing_on = DAY
+
+    with django_assert_num_queries(1):
+        bulk_sql.update(Partner, partners, ["standing_good", "standing_failing", "standing_on"])
+
+    stored = Partner.objects.in_bulk([p.pk for p in partners])
+    assert [
+        (stored[p.pk].standing_good, stored[p.pk].standing_failing, stored[p.pk].standing_on)
+        for p in partners
+    ] == [(True, [], DAY), (False, ["open_incident"], DAY), (True, [], DAY)]
