@@ -117,7 +117,7 @@ def insert_all(model: type[models.Model], objects: list, *, key: tuple[str, ...]
 def _insert(model: type[models.Model], objects: list) -> tuple[str, list]:
     """INSERT … SELECT FROM unnest of one array per column (PostgreSQL)."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = [[_value(f, obj) for obj in objects] for f in fields]
+    columns = [_column(f, objects) for f in fields]
     # A JSON column travels as text and is read as JSON in the SELECT.
     kinds = [_Text(f) if isinstance(f, models.JSONField) else f for f in fields]
     names = ", ".join(f"c{i}" for i in range(len(fields)))
@@ -133,13 +133,17 @@ def _insert(model: type[models.Model], objects: list) -> tuple[str, list]:
     return sql, params
 
 
-def _value(field, obj):
+def _column(field, objects: list) -> list:
+    """The field's value of each object, as the INSERT sends it (one pass per column:
+    the field's kind is looked at once, not once per value)."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return field.pre_save(obj, add=True)
-    value = getattr(obj, field.attname)
+        return [field.pre_save(obj, add=True) for obj in objects]
+    values = [getattr(obj, field.attname) for obj in objects]
     if isinstance(field, models.JSONField):
-        return json.dumps(value, cls=field.encoder)
-    return value
+        dumps = json.JSONEncoder if field.encoder is None else field.encoder
+        encode = dumps().encode
+        return [encode(value) for value in values]
+    return values
 
 
 class _Text:
