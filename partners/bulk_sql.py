@@ -119,7 +119,7 @@ def _insert(model: type[models.Model], objects: list) -> tuple[str, list]:
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = [_column(f, objects) for f in fields]
     # A JSON column travels as text and is read as JSON in the SELECT.
-    kinds = [_Text(f) if isinstance(f, models.JSONField) else f for f in fields]
+    kinds = [_TEXT if isinstance(f, models.JSONField) else f for f in fields]
     names = ", ".join(f"c{i}" for i in range(len(fields)))
     selected = ", ".join(
         f"v.c{i}::jsonb" if isinstance(f, models.JSONField) else f"v.c{i}"
@@ -149,8 +149,8 @@ def _column(field, objects: list) -> list:
 class _Text:
     """A column's array type when it travels as text."""
 
-    def __init__(self, field):
-        self.field = field
-
     def cast_db_type(self, connection):
         return "text"
+
+
+_TEXT = _Text()

@@ -60,11 +60,17 @@ class PartnerQuerySet(models.QuerySet):
         return self.prefetch_related("terms", "incidents")
 
 
+def covering_term_q(on: date, prefix: str = "") -> Q:
+    """A term whose dates cover `on` (Partner.term_covering's condition)."""
+    return Q(**{f"{prefix}starts_on__lte": on, f"{prefix}ends_on__gte": on})
+
+
 def good_term_q(on: date, prefix: str = "") -> Q:
     """A signed, unrevoked term covering `on` whose fee is confirmed or waived."""
     p = prefix
     return (
-        Q(**{f"{p}starts_on__lte": on, f"{p}ends_on__gte": on, f"{p}signed_on__lte": on})
+        covering_term_q(on, p)
+        & Q(**{f"{p}signed_on__lte": on})
         & (Q(**{f"{p}revoked_on__isnull": True}) | Q(**{f"{p}revoked_on__gt": on}))
         & (Q(**{f"{p}fee_waived": True}) | Q(**{f"{p}fee_confirmed_on__lte": on}))
     )

@@ -17,7 +17,15 @@ from . import bulk_sql, dashboard_cache
 from .choices import OpportunityStatus, PartnerStatus
 from .dates import today
 from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
-from .models import ComplianceIncident, Opportunity, Partner, PartnershipTerm, Region
+from .models import (
+    ComplianceIncident,
+    Opportunity,
+    Partner,
+    PartnershipTerm,
+    Region,
+    covering_term_q,
+    open_incident_q,
+)
 from .scoping import is_channel_manager, is_licensing_team
 from .text import sentence
 
@@ -174,10 +182,8 @@ def _read_standing_data(partners: list[Partner], on: date) -> None:
     by_pk = {partner.pk: partner for partner in partners}
     for partner in partners:
         partner._prefetched_objects_cache = {"terms": [], "incidents": []}
-    terms = PartnershipTerm.objects.filter(starts_on__lte=on, ends_on__gte=on)
-    incidents = ComplianceIncident.objects.filter(
-        Q(resolved_on__isnull=True) | Q(resolved_on__gt=on), opened_on__lte=on
-    )
+    terms = PartnershipTerm.objects.filter(covering_term_q(on))
+    incidents = ComplianceIncident.objects.filter(open_incident_q(on))
     for name, rows in (
         ("terms", terms.only(*_TERM_COLUMNS)),
         ("incidents", incidents.only(*_INCIDENT_COLUMNS)),
