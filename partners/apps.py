@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.db.models import Field, ForeignObject
 from django.db.models.signals import post_delete, post_migrate, post_save
+
+from .bulk_sql import AnyOf, RelatedAnyOf
 
 
 class PartnersConfig(AppConfig):
@@ -8,6 +11,9 @@ class PartnersConfig(AppConfig):
     verbose_name = "Partners"
 
     def ready(self) -> None:
+        # `field__any=values`: thousands of ids in one parameter (see bulk_sql.AnyOf).
+        Field.register_lookup(AnyOf)
+        ForeignObject.register_lookup(RelatedAnyOf)
         # The data migrations create the role Groups; this keeps them equal to
         # partners/roles.py after every migrate (and flush), so a change of roles.py needs
         # no new migration. It runs after the last app's permissions exist.

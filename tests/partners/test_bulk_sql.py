@@ -86,3 +86,67 @@ def test_update_writes_each_objects_own_values_in_one_statement(django_assert_nu
         (stored[p.pk].standing_good, stored[p.pk].standing_failing, stored[p.pk].standing_on)
         for p in partners
     ] == [(True, [], DAY), (False, ["open_incident"], DAY), (True, [], DAY)]
+
+
+def test_rows_given_as_plain_values_take_the_defaults_of_the_fields_left_out():
+    """A mail written from plain values is the row a model instance would have written:
+    blank subject, no attempt yet, its own empty params, the time it was written."""
+    rows = [
+        bulk_sql.Values(
+            kind="incident_opened", recipient=f"{n}@example.com", template="t", key=f"v{n}"
+        )
+        for n in range(2)
+    ]
+
+    assert bulk_sql.insert_new(Notification, rows, unique="key") == 2
+
+    for stored in Notification.objects.filter(key__in=["v0", "v1"]):
+        assert (stored.subject, stored.attempts, stored.params, stored.last_error) == (
+            "",
+            0,
+            {},
+            "",
+        )
+        assert stored.created_at is not None and stored.sent_at is None
+
+
+def test_insert_all_sets_the_ids_of_plain_values_too():
+    partner = PartnerFactory()
+    made = [
+        bulk_sql.Values(partner_id=partner.pk, kind=kind, opened_on=DAY, notes=kind)
+        for kind in ("over_limit", "external_access")
+    ]
+
+    bulk_sql.insert_all(ComplianceIncident, made, key=("partner_id", "kind"))
+
+    assert {ComplianceIncident.objects.get(pk=obj.pk).notes for obj in made} == {
+        "over_limit",
+        "external_access",
+    }
+
+
+def test_any_finds_what_in_finds():
+    partners = [PartnerFactory() for _ in range(3)]
+    wanted = [partners[0].pk, partners[2].pk, None, partners[0].pk]
+
+    def found(**lookup):
+        return sorted(Partner.objects.filter(**lookup).values_list("pk", flat=True))
+
+    assert found(pk__any=wanted) == found(pk__in=wanted) == sorted(wanted[:2])
+    # On a foreign key, by id or by object; no values, no rows; a subquery as IN takes it.
+    ComplianceIncident.objects.create(partner=partners[1], kind="other", opened_on=DAY)
+    by_partner = ComplianceIncident.objects.filter(partner_id__any=[partners[1].pk])
+    assert by_partner.count() == 1
+    assert ComplianceIncident.objects.filter(partner__any=[partners[1]]).count() == 1
+    assert found(pk__any=[]) == []
+    subquery = ComplianceIncident.objects.values("partner_id")
+    assert found(pk__any=subquery) == [partners[1].pk]
+
+
+def test_any_sends_thousands_of_values_as_one_parameter():
+    needs_postgresql("elsewhere the lookup is IN")
+    ids = list(range(1, 3001))
+    sql, params = Partner.objects.filter(pk__any=ids).query.sql_with_params()
+
+    assert "= ANY(%s)" in sql
+    assert [list(p) for p in params if isinstance(p, list)] == [ids]
