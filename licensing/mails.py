@@ -11,9 +11,9 @@
 
 Each function takes plain values, the license's `People` (`selectors.people_of`, read for a
 whole nightly batch in a few queries) and what the event says, and returns its `Mail`; its
-`rows()` are the unsaved Notification rows, one per recipient. A service writes them with
-`notifications.queue_many` in the transaction of the change and delivers them once it
-commits; the nightly run writes a batch's with `ctx.queue_mail`.
+`rows()` are the Notification rows to write, one per recipient, as plain values. A service
+writes them with `notifications.queue_many` in the transaction of the change and delivers
+them once it commits; the nightly run writes a batch's with `ctx.queue_mail`.
 
 The key names the event: `<kind>:<license>:<what makes it one (its date, the extension's
 id)>:<recipient lower-cased>`, so the same kind of event on another day is another mail,
@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+from partners import bulk_sql
 
 from .choices import Hosting, NotificationKind
 from .models import Notification
@@ -51,9 +53,10 @@ class Mail:
     def template(self) -> str:
         return str(self.kind)
 
-    def rows(self) -> list[Notification]:
+    def rows(self) -> list[bulk_sql.Values]:
+        """Its Notification rows, one per recipient, as plain values for `queue_many`."""
         return [
-            Notification(
+            bulk_sql.Values(
                 kind=self.kind,
                 license_id=self.people.license_id,
                 partner_id=self.people.partner_id,
@@ -234,7 +237,7 @@ def code_reissued(people: People, *, sequence: int) -> Mail:
     )
 
 
-def rows(*mails: Mail) -> list[Notification]:
+def rows(*mails: Mail) -> list[bulk_sql.Values]:
     """The rows of several mails, for one `queue_many`."""
     return [row for mail in mails for row in mail.rows()]
 

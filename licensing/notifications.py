@@ -79,7 +79,7 @@ def queue(
     return notification
 
 
-def queue_many(rows: Iterable[Notification]) -> int:
+def queue_many(rows: Iterable[Notification | bulk_sql.Values]) -> int:
     """Record the rows whose key is new; return how many were new.
 
     One query for any number of rows on PostgreSQL, two elsewhere (the keys already known

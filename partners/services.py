@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from . import bulk_sql, dashboard_cache
-from .choices import OpportunityStatus, PartnerStatus
+from .choices import IncidentKind, OpportunityStatus, PartnerStatus
 from .dates import today
 from .incidents import resolve_incident as resolve_incident  # re-exported: the rule lives there
 from .models import (
@@ -47,6 +47,9 @@ TERM_REVOKED_KEY = "term_revoked"
 NOT_AUTHORIZED_KEY = "not_authorized"
 OPEN_INCIDENT_KEY = "open_incident"
 FEE_NOT_CONFIRMED_KEY = "fee_not_confirmed"
+# An incident's kind in words, as get_kind_display() says it (which rebuilds this mapping
+# on every call: a night's standing refresh asks thousands of times).
+INCIDENT_KINDS = dict(IncidentKind.choices)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ def standing(partner: Partner, *, on: date | None = None) -> Standing:
             fails(
                 OPEN_INCIDENT_KEY,
                 OPEN_INCIDENT.format(
-                    kind=incident.get_kind_display(), opened_on=incident.opened_on
+                    kind=INCIDENT_KINDS.get(incident.kind, incident.kind),
+                    opened_on=incident.opened_on,
                 ),
             )
     if term is not None and not term.fee_settled(on):
@@ -144,7 +148,7 @@ def refresh_standing(partner_ids: Iterable[int], *, on: date | None = None) -> i
     changed = 0
     for start in range(0, len(ids), STANDING_BATCH):
         partners = list(
-            Partner.objects.filter(pk__in=ids[start : start + STANDING_BATCH])
+            Partner.objects.filter(pk__any=ids[start : start + STANDING_BATCH])
             .order_by("pk")
             .select_for_update(of=("self",))
             .only("pk", "sales_authorized_on", "delivery_authorized_on", *STANDING_FIELDS)
@@ -188,7 +192,7 @@ def _read_standing_data(partners: list[Partner], on: date) -> None:
         ("terms", terms.only(*_TERM_COLUMNS)),
         ("incidents", incidents.only(*_INCIDENT_COLUMNS)),
     ):
-        for row in rows.filter(partner_id__in=by_pk):
+        for row in rows.filter(partner_id__any=by_pk):
             by_pk[row.partner_id]._prefetched_objects_cache[name].append(row)
 
 

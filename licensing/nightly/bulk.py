@@ -14,7 +14,7 @@ from partners.models import Partner
 
 from .. import lifecycle, notifications
 from ..choices import ExtensionState
-from ..models import Extension, License, Notification
+from ..models import Extension, License
 
 # Licenses per transaction: what a step locks, holds in memory and writes in one UPDATE.
 # 2,000 rows lock for a fraction of a second; 500 made the night spend more on round
@@ -102,7 +102,7 @@ class Context:
         waiting = list(
             Extension.objects.select_for_update(of=("self",))
             .select_related("requested_by")
-            .filter(license_id__in=[lic.pk for lic in licenses], state=ExtensionState.REQUESTED)
+            .filter(license_id__any=[lic.pk for lic in licenses], state=ExtensionState.REQUESTED)
         )
         fields = []
         for ext in waiting:
@@ -110,7 +110,7 @@ class Context:
         self.save(waiting, fields, model=Extension)
         return waiting
 
-    def queue_mail(self, rows: list[Notification]) -> int:
+    def queue_mail(self, rows: list[bulk_sql.Values]) -> int:
         """Write the mails to the outbox in the batch's transaction; the run delivers them
         when its steps are done. Returns how many were new (a rerun of the day finds them
         all known)."""
@@ -142,5 +142,5 @@ def batches(queryset, *fields: str):
 def partners_of(licenses) -> dict[int, Partner]:
     """The licenses' partners with what standing() reads (terms, incidents), by id."""
     ids = {lic.partner_id for lic in licenses}
-    partners = Partner.objects.filter(pk__in=ids).prefetch_related("terms", "incidents")
+    partners = Partner.objects.filter(pk__any=ids).prefetch_related("terms", "incidents")
     return {p.pk: p for p in partners}

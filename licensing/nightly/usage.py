@@ -132,11 +132,12 @@ def _suspect() -> Q:
     return over_q() | partner_program
 
 
-def _found(ctx: Context) -> list[ComplianceIncident]:
+def _found(ctx: Context) -> list[bulk_sql.Values]:
     """The incidents the reports show, unsaved, by license: every active license whose
     infrastructure reported in the window, judged on its latest report. One query of plain
     values (license, policy, partner's country and the report's figures side by side) of
-    the `_suspect` reports only: a model instance per report took longer than the query."""
+    the `_suspect` reports only, and the incidents as plain values of their fields: a
+    model instance per report, or per incident, took longer than the query."""
     latest = selectors.latest_in_window(
         since=ctx.day - timedelta(days=WINDOW_DAYS), until=ctx.day - timedelta(days=1)
     )
@@ -160,7 +161,7 @@ def _found(ctx: Context) -> list[ComplianceIncident]:
         report = bulk.Row(**dict(zip(REPORT_FIELDS, figures, strict=True)))
         shown = findings(kind=kind, limits=limits or {}, country=str(country), report=report)
         found.extend(
-            ComplianceIncident(
+            bulk_sql.Values(
                 partner_id=partner_id,
                 license_id=pk,
                 kind=incident_kind,
@@ -180,18 +181,18 @@ def check_usage(ctx: Context) -> None:
             _open(ctx, found[start : start + bulk.BATCH])
 
 
-def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
+def _open(ctx: Context, found: list[bulk_sql.Values]) -> None:
     """1. Leave out what is already open (one query): an incident of the kind unresolved
        on the day, or one opened from the very report judged now (resolved since).
     2. Insert the rest with their history, then their mails."""
     blocking = set(
         ComplianceIncident.objects.filter(
-            license_id__in={incident.license_id for incident in found}, kind__in=USAGE_KINDS
+            license_id__any={incident.license_id for incident in found}, kind__in=USAGE_KINDS
         )
         .filter(
             Q(resolved_on__isnull=True)
             | Q(resolved_on__gt=ctx.day)
-            | Q(usage_report_id__in={incident.usage_report_id for incident in found})
+            | Q(usage_report_id__any={incident.usage_report_id for incident in found})
         )
         .values_list("license_id", "kind")
     )
@@ -212,7 +213,7 @@ def _open(ctx: Context, found: list[ComplianceIncident]) -> None:
         ctx.counts[COUNT_OF[incident.kind]] += 1
 
 
-def _tell(ctx: Context, incidents: list[ComplianceIncident]) -> None:
+def _tell(ctx: Context, incidents: list[bulk_sql.Values]) -> None:
     people = selectors.people_of({incident.license_id for incident in incidents})
     told = [
         mails.incident_opened(
