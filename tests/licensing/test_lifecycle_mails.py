@@ -382,7 +382,7 @@ def test_the_night_that_cancels_a_license_tells_whoever_asked_for_its_extension(
 def test_an_on_premises_license_renewed_at_night_gets_a_new_file_and_a_cloud_one_no_mail(
     partner, region, provisioned, release
 ):
-    from tests.factories import partner_ready_for_licenses
+    from tests.factories import UserFactory, partner_ready_for_licenses
 
     on_premises = provisioned(partner, hosting="on_premises")
     cloud_partner = partner_ready_for_licenses(region=region, name="Porto Apps SA")
@@ -422,18 +422,23 @@ def test_an_on_premises_license_active_again_within_grace_gets_a_new_file(partne
     assert len(rows(NotificationKind.ACTIVE_AGAIN)) == 1
 
 
-def test_the_people_of_a_batch_are_read_in_four_queries_whatever_its_size(
+def test_the_people_of_a_batch_are_read_in_three_queries_whatever_its_size(
     region, provisioned, release, trial, django_assert_num_queries
 ):
     from licensing import selectors
-    from tests.factories import partner_ready_for_licenses
+    from tests.factories import UserFactory, partner_ready_for_licenses
 
-    ids = [trial.pk]
+    ids, managers = [trial.pk], {}
     for i in range(5):
-        ids.append(provisioned(partner_ready_for_licenses(region=region, name=f"P{i}")).pk)
-    with django_assert_num_queries(4):
+        manager = UserFactory(email=f"cm{i}@vendor.example")
+        partner = partner_ready_for_licenses(region=region, name=f"P{i}", channel_manager=manager)
+        ids.append(provisioned(partner).pk)
+        managers[ids[-1]] = manager.email
+    with django_assert_num_queries(3):
         people = selectors.people_of(ids)
     assert set(people) == set(ids)
+    # Each license's partner's own channel manager, read with the licenses.
+    assert {pk: people[pk].channel_manager for pk in managers} == managers
 
 
 # --- Previews on the license page --------------------------------------------------------
