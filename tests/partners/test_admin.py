@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from partners import roles
+from partners.admin_tools.filters import CountriesInUseFilter, PeopleInUseFilter
 from partners.models import Partner, PartnershipTerm
 from partners.validators import LINE_BREAK
 from tests.factories import (
@@ -49,12 +50,16 @@ def changelist_queries(client, url):
         "/admin/partners/region/",
     ],
 )
-def test_changelist_query_count_does_not_grow_with_rows(client, licensing_user, url):
+def test_changelist_query_count_does_not_grow_with_rows(
+    client, licensing_user, url, django_capture_on_commit_callbacks
+):
     region = RegionFactory()
     client.force_login(licensing_user)
     make_partners(5, region)
     small, _ = changelist_queries(client, url)
-    make_partners(45, region)
+    # Committed, as between two visits: what the sidebar keeps of the data is read again.
+    with django_capture_on_commit_callbacks(execute=True):
+        make_partners(45, region)
     large, response = changelist_queries(client, url)
     assert small == large, f"{url}: {small} queries for 5 rows, {large} for 50"
     assert large <= 15
@@ -234,3 +239,30 @@ def test_a_name_with_a_line_break_is_refused_in_the_admin_form(client, superuser
     assert response.context["adminform"].form.errors[field] == [LINE_BREAK]
     # The same form with the name on one line is saved.
     assert client.post(url, {**data, field: "O'Brien & Sons"}).status_code == 302
+
+
+def test_the_filters_values_in_use_are_read_once_per_change_of_the_data(
+    client, licensing_user, partner, architect, settings, django_capture_on_commit_callbacks
+):
+    """The prospects' countries and architects in the sidebar are read from every row in
+    scope: kept until a committed change, then read again (a new country shows at once)."""
+    settings.DASHBOARD_CACHE_SECONDS = 300
+    OpportunityFactory(partner=partner, prospect_country="PT", solution_architect=architect)
+    client.force_login(licensing_user)
+    url = "/admin/partners/opportunity/"
+
+    def sidebar():
+        cl = client.get(url).context["cl"]
+        (countries,) = [f for f in cl.filter_specs if isinstance(f, CountriesInUseFilter)]
+        (people,) = [f for f in cl.filter_specs if isinstance(f, PeopleInUseFilter)]
+        return [name for _, name in countries.lookup_choices(cl)], people.lookup_choices
+
+    name = architect.get_full_name() or architect.get_username()
+    assert sidebar() == (["Portugal"], [(architect.pk, name)])
+    with CaptureQueriesContext(connection) as kept:
+        client.get(url)
+    assert not [q for q in kept.captured_queries if "DISTINCT" in q["sql"]]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        OpportunityFactory(partner=partner, prospect_country="BR")
+    assert sidebar()[0] == ["Brazil", "Portugal"]
