@@ -382,7 +382,7 @@ def test_the_night_that_cancels_a_license_tells_whoever_asked_for_its_extension(
 def test_an_on_premises_license_renewed_at_night_gets_a_new_file_and_a_cloud_one_no_mail(
     partner, region, provisioned, release
 ):
-    from tests.factories import UserFactory, partner_ready_for_licenses
+    from tests.factories import partner_ready_for_licenses
 
     on_premises = provisioned(partner, hosting="on_premises")
     cloud_partner = partner_ready_for_licenses(region=region, name="Porto Apps SA")
