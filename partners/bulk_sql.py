@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from types import SimpleNamespace
+from datetime import date, datetime
+from decimal import Decimal
+from types import NoneType, SimpleNamespace
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
@@ -172,14 +174,67 @@ def insert_all(model: type[models.Model], objects: list, *, key: tuple[str, ...]
             obj._state.adding, obj._state.db = False, connection.alias
 
 
+def insert_numbered(model: type[models.Model], objects: list[models.Model]) -> None:
+    """Insert the unsaved model instances and set their ids, like `bulk_create`: the ids
+    drawn from the table's sequence first (one query), so each object knows its own
+    whatever order the rows are written in, then one INSERT of binary arrays. Foreign keys
+    to objects saved meanwhile are read from them, as `bulk_create` does. Writing
+    thousands of rows, this is a fraction of `bulk_create`'s time, most of which is
+    quoting every value into the SQL text. PostgreSQL only."""
+    if not objects:
+        return
+    meta = model._meta
+    for obj in objects:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+    with connection.cursor() as c:
+        c.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objects)],
+        )
+        ids = [row[0] for row in c.fetchall()]
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+    sql, params = _insert(model, objects, with_ids=True)
+    with cursor() as c:
+        c.execute(sql, params)
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def copy_history(model, pks: list, reasons: list[str], *, history_type: str, user_id, when):
+    """One history row per row of `model` in `pks` (django-simple-history's table), copied
+    by the database from the row as it is now (INSERT … SELECT), with the reason of each,
+    its type ("+" created, "~" changed), author and time."""
+    history = model.history.model
+    own = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
+    quote = connection.ops.quote_name
+    columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
+    copied = ", ".join(f"t.{quote(c)}" for c in columns)
+    first, rows, first_params, rows_params = rows_table(
+        [model._meta.pk, history._meta.get_field("history_change_reason")],
+        [pks, reasons],
+        "pk_, reason",
+    )
+    target = ", ".join(quote(c) for c in columns)
+    sql = (
+        f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
+        "history_change_reason, history_type, history_user_id) "
+        f"SELECT {copied}, %s, v.reason, %s, %s FROM {quote(model._meta.db_table)} t "
+        f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
+    )
+    with cursor() as c:
+        c.execute(sql, [*first_params, when, history_type, user_id, *rows_params])
+
+
 def _instances(model: type[models.Model], objects: list) -> list[models.Model]:
     """Model instances of `objects` (`Values` made into instances), for `bulk_create`."""
     return [obj if isinstance(obj, models.Model) else model(**vars(obj)) for obj in objects]
 
 
-def _insert(model: type[models.Model], objects: list) -> tuple[str, list]:
-    """INSERT … SELECT FROM unnest of one array per column (PostgreSQL)."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+def _insert(model: type[models.Model], objects: list, *, with_ids=False) -> tuple[str, list]:
+    """INSERT … SELECT FROM unnest of one array per column (PostgreSQL); the ids too
+    when `with_ids` (set beforehand), else the table's sequence numbers the rows."""
+    fields = [f for f in model._meta.concrete_fields if with_ids or not f.primary_key]
     columns = [_column(f, objects) for f in fields]
     # A JSON column travels as text and is read as JSON in the SELECT.
     kinds = [_TEXT if isinstance(f, models.JSONField) else f for f in fields]
@@ -221,7 +276,14 @@ def _column(field, objects: list) -> list:
         dumps = json.JSONEncoder if field.encoder is None else field.encoder
         encode = dumps().encode
         return [encode(value) for value in values]
+    if any(not isinstance(value, _PLAIN) for value in values):
+        # A value the field turns into another to store (a Country into its code).
+        return [field.get_db_prep_save(value, connection) for value in values]
     return values
+
+
+# What a column's array takes as it is.
+_PLAIN = (str, int, float, Decimal, date, datetime, NoneType)
 
 
 _MISSING = object()

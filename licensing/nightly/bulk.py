@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Mod
 from django.utils import timezone
 
@@ -63,36 +63,14 @@ class Context:
 
     def _copy_history(self, model, objects: list, history_type: str = "~") -> None:
         """One history row per updated row, copied by the database (INSERT … SELECT)."""
-        history = model.history.model
-        own = {
-            "history_id",
-            "history_date",
-            "history_change_reason",
-            "history_type",
-            "history_user_id",
-        }
-        quote = connection.ops.quote_name
-        columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
-        copied = ", ".join(f"t.{quote(c)}" for c in columns)
-        first, rows, first_params, rows_params = bulk_sql.rows_table(
-            [model._meta.pk, history._meta.get_field("history_change_reason")],
-            [
-                [obj.pk for obj in objects],
-                [getattr(obj, "_change_reason", "") for obj in objects],
-            ],
-            "pk_, reason",
+        bulk_sql.copy_history(
+            model,
+            [obj.pk for obj in objects],
+            [getattr(obj, "_change_reason", "") for obj in objects],
+            history_type=history_type,
+            user_id=self.user.pk,
+            when=timezone.now(),
         )
-        target = ", ".join(quote(c) for c in columns)
-        sql = (
-            f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
-            "history_change_reason, history_type, history_user_id) "
-            f"SELECT {copied}, %s, v.reason, %s, %s FROM {quote(model._meta.db_table)} t "
-            f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
-        )
-        with bulk_sql.cursor() as cursor:
-            cursor.execute(
-                sql, [*first_params, timezone.now(), history_type, self.user.pk, *rows_params]
-            )
 
     def close_extension_requests(self, licenses: list) -> list[Extension]:
         """The licenses were cancelled: their waiting extension requests are refused, as

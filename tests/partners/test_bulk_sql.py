@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from licensing.models import Notification
 from partners import bulk_sql
@@ -150,3 +151,34 @@ def test_any_sends_thousands_of_values_as_one_parameter():
 
     assert "= ANY(%s)" in sql
     assert [list(p) for p in params if isinstance(p, list)] == [ids]
+
+
+def test_insert_numbered_gives_ids_follows_saved_relations_and_copies_history(region):
+    """What seed_scale writes with: each object its own id, a foreign key to an object
+    inserted a moment before read from it, a country stored as its code, and one history
+    row per row."""
+    needs_postgresql("seed_scale writes this way on PostgreSQL only")
+    partners = [Partner(name=f"Numbered {n}", country="PT", region=region) for n in range(3)]
+    bulk_sql.insert_numbered(Partner, partners)
+    # An incident made before its partner had an id: the id is read from the partner object.
+    unsaved = Partner(name="Numbered late", country="BR", region=region)
+    incidents = [ComplianceIncident(partner=unsaved, kind="other", opened_on=DAY, notes="late")]
+    bulk_sql.insert_numbered(Partner, [unsaved])
+    bulk_sql.insert_numbered(ComplianceIncident, incidents)
+    bulk_sql.copy_history(
+        Partner,
+        [p.pk for p in partners],
+        ["seeded"] * 3,
+        history_type="+",
+        user_id=None,
+        when=timezone.now(),
+    )
+
+    assert len({p.pk for p in partners}) == 3
+    assert [Partner.objects.get(pk=p.pk).name for p in partners] == [p.name for p in partners]
+    assert Partner.objects.get(pk=unsaved.pk).country.code == "BR"
+    assert ComplianceIncident.objects.get(pk=incidents[0].pk).partner_id == unsaved.pk
+    history = Partner.history.filter(id__in=[p.pk for p in partners])
+    assert sorted(history.values_list("name", "history_type", "history_change_reason")) == [
+        (p.name, "+", "seeded") for p in partners
+    ]
