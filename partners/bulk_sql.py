@@ -30,6 +30,8 @@ class _Any:
     `IN` as it is. Registered on every field (`PartnersConfig.ready`)."""
 
     lookup_name = "any"
+    # Every value an int (ids), sent without the field's preparation.
+    ints = False
 
     def get_prep_lookup(self):
         # Ids (ints) are sent as they are: preparing each of thousands through the field
@@ -47,7 +49,7 @@ class _Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         # As IN sends them (prepared by get_prep_lookup): None left out, each value once,
         # and no values at all matching nothing.
-        if getattr(self, "ints", False):
+        if self.ints:
             values = dict.fromkeys(self.rhs)
         else:
             field = self.lhs.output_field
