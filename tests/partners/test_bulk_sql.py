@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from licensing.models import Notification
@@ -182,3 +183,81 @@ def test_insert_numbered_gives_ids_follows_saved_relations_and_copies_history(re
     assert sorted(history.values_list("name", "history_type", "history_change_reason")) == [
         (p.name, "+", "seeded") for p in partners
     ]
+
+
+def test_a_column_with_one_value_in_every_row_is_sent_once_and_written_to_each_row():
+    """The mails of a night share their kind, template and params' shape; the statement
+    carries such a value once, yet every row gets it, JSON and NULL included, and a
+    column whose values only look alike (1 and True) is not taken for one value."""
+    same = {"incident_id": 7, "notes": "AOs over"}
+    rows = [mail(f"s{n}", recipient=f"{n}@example.com") for n in range(3)]
+    for row in rows:
+        row.params, row.attempts = same, 0
+    needs_postgresql("elsewhere the rows are a VALUES list with a placeholder per value")
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append(params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        assert bulk_sql.insert_new(Notification, rows, unique="key") == 3
+
+    stored = Notification.objects.filter(key__in=["s0", "s1", "s2"]).order_by("key")
+    assert [(n.recipient, n.kind, n.params, n.attempts, n.sent_at) for n in stored] == [
+        (f"{n}@example.com", "incident_opened", same, 0, None) for n in range(3)
+    ]
+    # One array per column that varies (recipient, key, created_at), a single value each
+    # for the others.
+    arrays = [p for p in captured[0] if isinstance(p, list)]
+    assert len(arrays) == 3
+    assert bulk_sql._one_value([1, 1]) and not bulk_sql._one_value([1, True])
+
+
+def test_a_single_row_has_every_column_alike_and_is_still_inserted():
+    partner = PartnerFactory()
+    made = [bulk_sql.Values(partner_id=partner.pk, kind="over_limit", opened_on=DAY, notes="x")]
+
+    bulk_sql.insert_all(ComplianceIncident, made, key=("partner_id", "kind"))
+
+    assert ComplianceIncident.objects.get(pk=made[0].pk).notes == "x"
+
+
+def test_update_with_one_value_for_every_row_writes_it_to_each():
+    partners = [PartnerFactory() for _ in range(3)]
+    for partner in partners:
+        partner.standing_good, partner.standing_failing = False, ["no_term"]
+        partner.standing_on = DAY
+
+    bulk_sql.update(Partner, partners, ["standing_good", "standing_failing", "standing_on"])
+
+    assert (
+        list(
+            Partner.objects.filter(pk__in=[p.pk for p in partners]).values_list(
+                "standing_good", "standing_failing", "standing_on"
+            )
+        )
+        == [(False, ["no_term"], DAY)] * 3
+    )
+    # Another partner's kept value is not touched.
+    other = PartnerFactory()
+    assert Partner.objects.get(pk=other.pk).standing_failing == other.standing_failing
+
+
+def test_instances_hold_the_fields_asked_and_read_the_others_on_access():
+    partner = PartnerFactory(name="Kept Partner")
+    partner.standing_failing = ["no_term"]
+    partner.save()
+
+    (found,) = bulk_sql.instances(
+        Partner.objects.filter(pk=partner.pk), "pk", "standing_failing", "region_id"
+    )
+
+    assert (found.pk, found.standing_failing, found.region_id) == (
+        partner.pk,
+        ["no_term"],
+        partner.region_id,
+    )
+    assert found.get_deferred_fields() >= {"name"}
+    assert found.name == "Kept Partner"  # read from the database, like only()
+    assert found.region == partner.region and not found._state.adding
