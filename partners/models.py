@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -63,6 +64,11 @@ class PartnerQuerySet(models.QuerySet):
 def covering_term_q(on: date, prefix: str = "") -> Q:
     """A term whose dates cover `on` (Partner.term_covering's condition)."""
     return Q(**{f"{prefix}starts_on__lte": on, f"{prefix}ends_on__gte": on})
+
+
+def term_covering(terms: Iterable[PartnershipTerm], on: date) -> PartnershipTerm | None:
+    """The first of `terms` whose dates cover `on`, in Python (`covering_term_q` in SQL)."""
+    return next((t for t in terms if t.starts_on <= on <= t.ends_on), None)
 
 
 def good_term_q(on: date, prefix: str = "") -> Q:
@@ -173,7 +179,7 @@ class Partner(models.Model):
 
     def term_covering(self, on: date) -> PartnershipTerm | None:
         # Reads the prefetched terms when there are some (admin lists), else one query.
-        return next((t for t in self.terms.all() if t.starts_on <= on <= t.ends_on), None)
+        return term_covering(self.terms.all(), on)
 
     def renewal_date(self, on: date) -> date | None:
         """The end of the term covering `on`: the date DL and IL licenses renew on."""
