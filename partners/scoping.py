@@ -11,6 +11,8 @@ changelist hides is hidden everywhere else too.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q, QuerySet
 
@@ -95,3 +97,25 @@ def scope(
             return queryset
         visible |= _through(model, architect_path, user)
     return queryset.filter(visible)
+
+
+class RegionScope(NamedTuple):
+    """Rows seen by whole regions: every row, or the rows of `regions`."""
+
+    everything: bool
+    regions: frozenset[int] = frozenset()
+
+
+def region_scope(user) -> RegionScope | None:
+    """The user's licensing data (what `scope` shows with an `architect_path`) as whole
+    regions: everything for the licensing team, the regions a channel manager keeps; None
+    when it is not a set of regions (a solution architect's assignments)."""
+    if sees_everything(user):
+        return RegionScope(everything=True)
+    if is_solution_architect(user):
+        return None
+    if not is_channel_manager(user):
+        return RegionScope(everything=False)
+    return RegionScope(
+        everything=False, regions=frozenset(user.managed_regions.values_list("pk", flat=True))
+    )

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from ipp.choices import PermissionState
 from ipp.models import DeploymentPermission
+from licensing import tallies
 from licensing.calendar import business_days_between
 from licensing.choices import ExtensionState, LicenseState
 from licensing.models import (
@@ -36,7 +37,7 @@ from licensing.models import (
 from partners import dashboard_cache
 from partners.admin_tools import count_of
 from partners.models import Partner
-from partners.scoping import is_licensing_team
+from partners.scoping import RegionScope, is_licensing_team
 from partners.services import standing, today
 
 from . import charts, usage
@@ -121,12 +122,15 @@ def overdue_item(lic: License, day: date) -> Item:
     )
 
 
-def license_counts(licenses: QuerySet, day: date, by_day: dict) -> dict[str, int]:
+def license_counts(
+    licenses: QuerySet, day: date, by_day: dict, regions: RegionScope | None
+) -> dict[str, int]:
     """Every license figure of the dashboard, with the same conditions as the changelist
     filter its link applies. The queues are one query of two counts side by side (UNION
     ALL), each planned on its own index: the requests and approvals by state, and the
     active trials whose deal is won from the active licenses' index alone (an OR of both
-    read the table; COUNT(*), not COUNT(id): the id is not in that index). The expiry
+    read the table; COUNT(*), not COUNT(id): the id is not in that index), or from the
+    kept counts (`licensing.tallies`) for a user who sees whole regions. The expiry
     windows are sums of the chart's day counts (`charts.endings_by_day`)."""
     zero = Value(0, output_field=IntegerField())
     queues = (
@@ -149,7 +153,10 @@ def license_counts(licenses: QuerySet, day: date, by_day: dict) -> dict[str, int
         .annotate(requested=zero, overdue=zero, awaiting=Count("*"))
         .values_list("requested", "overdue", "awaiting")
     )
-    rows = list(queues.order_by().union(awaiting.order_by(), all=True))
+    if regions is None:
+        rows = list(queues.order_by().union(awaiting.order_by(), all=True))
+    else:
+        rows = [*queues.order_by(), (0, 0, tallies.awaiting_conversion(regions))]
     counts = {
         name: sum(row[i] for row in rows)
         for i, name in enumerate(["requested", "overdue", "awaiting"])
@@ -162,8 +169,10 @@ def license_counts(licenses: QuerySet, day: date, by_day: dict) -> dict[str, int
     return counts
 
 
-def license_cards(licenses: QuerySet, day: date, by_day: dict) -> list[Card]:
-    counts = license_counts(licenses, day, by_day)
+def license_cards(
+    licenses: QuerySet, day: date, by_day: dict, regions: RegionScope | None
+) -> list[Card]:
+    counts = license_counts(licenses, day, by_day, regions)
     cards = [
         Card(
             "license-requests",
@@ -270,9 +279,9 @@ def request_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in querysets}
 
 
-def usage_cards(licenses: QuerySet, day: date) -> list[Card]:
+def usage_cards(licenses: QuerySet, day: date, regions: RegionScope | None) -> list[Card]:
     """Licenses over a limit, near one, and unreported (see `config.dashboard.usage`)."""
-    counts = usage.usage_counts(licenses, day)
+    counts = usage.usage_counts(licenses, day, regions)
     return [
         Card(
             card.key,
@@ -359,11 +368,17 @@ def mail_card(notifications: QuerySet) -> Card:
     )
 
 
-def license_section(licenses: QuerySet, day: date) -> tuple[list[Card], str]:
+def license_section(
+    licenses: QuerySet, day: date, regions: RegionScope | None
+) -> tuple[list[Card], str]:
     # Active licenses by last day over the chart's year, read once for the chart and the
-    # expiry windows of the cards.
-    by_day = charts.endings_by_day(licenses, *charts.chart_span(day))
-    cards = license_cards(licenses, day, by_day)
+    # expiry windows of the cards: from the kept counts when the user sees whole regions.
+    span = charts.chart_span(day)
+    if regions is None:
+        by_day = charts.endings_by_day(licenses, *span)
+    else:
+        by_day = tallies.endings_by_day(regions, *span)
+    cards = license_cards(licenses, day, by_day, regions)
     return cards, charts.expiry_chart(licenses, start=day, link=bar_url, by_day=by_day)
 
 
@@ -384,9 +399,10 @@ def dashboard(request) -> dict:
 
     licenses = visible(request, License)
     if licenses is not None:
-        license_cards_, chart = section("licenses", lambda: license_section(licenses, day))
+        regions = tallies.by_regions(user)
+        license_cards_, chart = section("licenses", lambda: license_section(licenses, day, regions))
         cards += license_cards_
-        cards += section("usage", lambda: usage_cards(licenses, day))
+        cards += section("usage", lambda: usage_cards(licenses, day, regions))
     extensions = visible(request, Extension)
     permissions = visible(request, DeploymentPermission)
     if extensions is not None or permissions is not None:

@@ -8,11 +8,12 @@ are one query (UNION ALL of one count each).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, QuerySet, Value
 
-from licensing import usage_levels
+from licensing import tallies, usage_levels
+from partners.scoping import RegionScope
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,18 @@ ASKS = {
 }
 
 
-def usage_counts(licenses: QuerySet, day: date) -> dict[str, int]:
-    """{filter value: licenses it selects} among `licenses` (the user's scope), in one query."""
+def usage_counts(
+    licenses: QuerySet, day: date, regions: RegionScope | None = None
+) -> dict[str, int]:
+    """{filter value: licenses it selects} among `licenses` (the user's scope), in one query;
+    "unreported", which counts most of the active licenses, from the kept counts
+    (`licensing.tallies`) when `regions` gives the scope as whole regions."""
+    asks = dict(ASKS)
+    counts = {}
+    if regions is not None:
+        del asks["unreported"]
+        since = day - timedelta(days=usage_levels.RECENT_DAYS)
+        counts["unreported"] = tallies.unreported(regions, since=since)
     parts = [
         ask(licenses, day)
         .order_by()
@@ -63,7 +74,7 @@ def usage_counts(licenses: QuerySet, day: date) -> dict[str, int]:
         .values("part")
         .annotate(n=Count("*"))
         .values_list("part", "n")
-        for name, ask in ASKS.items()
+        for name, ask in asks.items()
     ]
-    counts = dict(parts[0].union(*parts[1:], all=True))
+    counts.update(parts[0].union(*parts[1:], all=True))
     return {name: counts.get(name, 0) for name in ASKS}

@@ -12,6 +12,7 @@ from .license import (
 )
 from .policies import LicensePolicy, PlatformRelease, split_list
 from .records import NightlyRun, Notification, RegistrationAttempt, reminder_params
+from .tally import LicenseTally
 from .usage import LicenseFileIssue, UsageReport
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LicenseFileIssue",
     "LicensePolicy",
     "LicenseQuerySet",
+    "LicenseTally",
     "NightlyRun",
     "Notification",
     "PlatformRelease",
