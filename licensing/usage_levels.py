@@ -257,10 +257,13 @@ def near_limit(licenses: QuerySet[License], day: date) -> QuerySet[License]:
     return _judged(licenses, day, _near_q() & _within_q())
 
 
+def unreported_since(day: date) -> date:
+    """The first day a report must be dated for a license not to be unreported on `day`."""
+    return day - timedelta(days=RECENT_DAYS)
+
+
 def unreported(licenses: QuerySet[License], day: date) -> QuerySet[License]:
     """Active licenses on a registered infrastructure that reported nothing recently."""
     return usage_unreported(
-        licenses.filter(state=LicenseState.ACTIVE),
-        since=day - timedelta(days=RECENT_DAYS),
-        until=day,
+        licenses.filter(state=LicenseState.ACTIVE), since=unreported_since(day), until=day
     )

@@ -100,10 +100,11 @@ def scope(
 
 
 class RegionScope(NamedTuple):
-    """Rows seen by whole regions: every row, or the rows of `regions`."""
+    """Rows seen by whole regions: every row, or the rows of the regions `regions` selects
+    (the ids of a query, read as a subquery where it is used)."""
 
     everything: bool
-    regions: frozenset[int] = frozenset()
+    regions: QuerySet | None = None
 
 
 def region_scope(user) -> RegionScope | None:
@@ -114,8 +115,7 @@ def region_scope(user) -> RegionScope | None:
         return RegionScope(everything=True)
     if is_solution_architect(user):
         return None
-    if not is_channel_manager(user):
-        return RegionScope(everything=False)
-    return RegionScope(
-        everything=False, regions=frozenset(user.managed_regions.values_list("pk", flat=True))
+    regions = (
+        user.managed_regions.all() if is_channel_manager(user) else user.managed_regions.none()
     )
+    return RegionScope(everything=False, regions=regions.values("pk"))

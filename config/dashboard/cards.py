@@ -11,6 +11,8 @@ The figures are cached until the data they count changes (`dashboard_cache`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlencode
@@ -23,7 +25,7 @@ from django.utils import timezone
 
 from ipp.choices import PermissionState
 from ipp.models import DeploymentPermission
-from licensing import tallies
+from licensing import tallies, usage_levels
 from licensing.calendar import business_days_between
 from licensing.choices import ExtensionState, LicenseState
 from licensing.models import (
@@ -37,7 +39,7 @@ from licensing.models import (
 from partners import dashboard_cache
 from partners.admin_tools import count_of
 from partners.models import Partner
-from partners.scoping import RegionScope, is_licensing_team
+from partners.scoping import is_licensing_team
 from partners.services import standing, today
 
 from . import charts, usage
@@ -123,7 +125,7 @@ def overdue_item(lic: License, day: date) -> Item:
 
 
 def license_counts(
-    licenses: QuerySet, day: date, by_day: dict, regions: RegionScope | None
+    licenses: QuerySet, day: date, by_day: dict, kept: KeptCounts | None
 ) -> dict[str, int]:
     """Every license figure of the dashboard, with the same conditions as the changelist
     filter its link applies. The queues are one query of two counts side by side (UNION
@@ -153,10 +155,10 @@ def license_counts(
         .annotate(requested=zero, overdue=zero, awaiting=Count("*"))
         .values_list("requested", "overdue", "awaiting")
     )
-    if regions is None:
+    if kept is None:
         rows = list(queues.order_by().union(awaiting.order_by(), all=True))
     else:
-        rows = [*queues.order_by(), (0, 0, tallies.awaiting_conversion(regions))]
+        rows = [*queues.order_by(), (0, 0, kept().awaiting)]
     counts = {
         name: sum(row[i] for row in rows)
         for i, name in enumerate(["requested", "overdue", "awaiting"])
@@ -170,9 +172,9 @@ def license_counts(
 
 
 def license_cards(
-    licenses: QuerySet, day: date, by_day: dict, regions: RegionScope | None
+    licenses: QuerySet, day: date, by_day: dict, kept: KeptCounts | None
 ) -> list[Card]:
-    counts = license_counts(licenses, day, by_day, regions)
+    counts = license_counts(licenses, day, by_day, kept)
     cards = [
         Card(
             "license-requests",
@@ -279,9 +281,9 @@ def request_counts(querysets: dict[str, QuerySet]) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in querysets}
 
 
-def usage_cards(licenses: QuerySet, day: date, regions: RegionScope | None) -> list[Card]:
+def usage_cards(licenses: QuerySet, day: date, kept: KeptCounts | None) -> list[Card]:
     """Licenses over a limit, near one, and unreported (see `config.dashboard.usage`)."""
-    counts = usage.usage_counts(licenses, day, regions)
+    counts = usage.usage_counts(licenses, day, kept)
     return [
         Card(
             card.key,
@@ -369,17 +371,32 @@ def mail_card(notifications: QuerySet) -> Card:
 
 
 def license_section(
-    licenses: QuerySet, day: date, regions: RegionScope | None
+    licenses: QuerySet, day: date, kept: KeptCounts | None
 ) -> tuple[list[Card], str]:
     # Active licenses by last day over the chart's year, read once for the chart and the
     # expiry windows of the cards: from the kept counts when the user sees whole regions.
-    span = charts.chart_span(day)
-    if regions is None:
-        by_day = charts.endings_by_day(licenses, *span)
+    if kept is None:
+        by_day = charts.endings_by_day(licenses, *charts.chart_span(day))
     else:
-        by_day = tallies.endings_by_day(regions, *span)
-    cards = license_cards(licenses, day, by_day, regions)
+        by_day = kept().endings
+    cards = license_cards(licenses, day, by_day, kept)
     return cards, charts.expiry_chart(licenses, start=day, link=bar_url, by_day=by_day)
+
+
+# The kept counts of the user's licenses, read (one query) by the first section that asks.
+KeptCounts = Callable[[], tallies.Kept]
+
+
+def kept_counts(user, day: date) -> KeptCounts | None:
+    """What `licensing.tallies` keeps of the user's licenses for `day`, read once when a
+    section first asks; None when it cannot say (an architect's rows, SQLite): the sections
+    count the licenses."""
+    regions = tallies.by_regions(user)
+    if regions is None:
+        return None
+    start, end = charts.chart_span(day)
+    since = usage_levels.unreported_since(day)
+    return functools.cache(lambda: tallies.read(regions, start=start, end=end, since=since))
 
 
 def dashboard(request) -> dict:
@@ -399,10 +416,10 @@ def dashboard(request) -> dict:
 
     licenses = visible(request, License)
     if licenses is not None:
-        regions = tallies.by_regions(user)
-        license_cards_, chart = section("licenses", lambda: license_section(licenses, day, regions))
+        kept = kept_counts(user, day)
+        license_cards_, chart = section("licenses", lambda: license_section(licenses, day, kept))
         cards += license_cards_
-        cards += section("usage", lambda: usage_cards(licenses, day, regions))
+        cards += section("usage", lambda: usage_cards(licenses, day, kept))
     extensions = visible(request, Extension)
     permissions = visible(request, DeploymentPermission)
     if extensions is not None or permissions is not None:

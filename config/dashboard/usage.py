@@ -7,13 +7,13 @@ are one query (UNION ALL of one count each).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.db.models import Count, QuerySet, Value
 
 from licensing import tallies, usage_levels
-from partners.scoping import RegionScope
 
 
 @dataclass(frozen=True)
@@ -56,17 +56,16 @@ ASKS = {
 
 
 def usage_counts(
-    licenses: QuerySet, day: date, regions: RegionScope | None = None
+    licenses: QuerySet, day: date, kept: Callable[[], tallies.Kept] | None = None
 ) -> dict[str, int]:
     """{filter value: licenses it selects} among `licenses` (the user's scope), in one query;
     "unreported", which counts most of the active licenses, from the kept counts
-    (`licensing.tallies`) when `regions` gives the scope as whole regions."""
+    (`licensing.tallies`) when the user sees whole regions."""
     asks = dict(ASKS)
     counts = {}
-    if regions is not None:
+    if kept is not None:
         del asks["unreported"]
-        since = day - timedelta(days=usage_levels.RECENT_DAYS)
-        counts["unreported"] = tallies.unreported(regions, since=since)
+        counts["unreported"] = kept().unreported
     parts = [
         ask(licenses, day)
         .order_by()

@@ -10,12 +10,19 @@ from django.db import migrations
 # the same tally rows in the same order); a change that moves no count writes nothing.
 # Statement triggers with transition tables: one call per statement, whatever its rows.
 
-UPSERT = """
-INSERT INTO licensing_licensetally AS t (measure, region_id, day, n)
-SELECT measure, region_id, day, sum(n) FROM counted
-GROUP BY measure, region_id, day HAVING sum(n) <> 0
-ORDER BY measure, region_id, day
-ON CONFLICT (measure, region_id, day) DO UPDATE SET n = t.n + EXCLUDED.n;
+UPSERT = """, written AS (
+    INSERT INTO licensing_licensetally AS t (measure, region_id, day, n)
+    SELECT measure, region_id, day, sum(n) FROM counted
+    GROUP BY measure, region_id, day HAVING sum(n) <> 0
+    ORDER BY measure, region_id, day
+    ON CONFLICT (measure, region_id, day) DO UPDATE SET n = t.n + EXCLUDED.n
+    RETURNING t.id, t.n
+)
+SELECT array_agg(id) INTO emptied FROM written WHERE n = 0;
+-- A count back to zero leaves no row: the table holds what is counted, not every day seen.
+IF emptied IS NOT NULL THEN
+    DELETE FROM licensing_licensetally WHERE id = ANY(emptied) AND n = 0;
+END IF;
 """
 
 # What license rows (with a `sign`, +1 or -1) count, at the current state of the other tables.
@@ -37,7 +44,7 @@ WITH changed_rows AS ({rows}), counted AS (
     FROM changed_rows r JOIN licensing_infrastructure i ON i.id = r.infrastructure_id
     WHERE r.state = 'active' AND i.registration_id <> ''
 )
-""" + UPSERT
+""".rstrip() + UPSERT
 
 # The columns a license's counts depend on: an update that leaves them alone counts nothing.
 KEY = "state, region_id, policy_id, ends_on, opportunity_id, infrastructure_id"
@@ -64,7 +71,7 @@ WITH moved AS (
     JOIN licensing_licensepolicy p ON p.id = l.policy_id
     WHERE l.state = 'active' AND p.kind = 'TL'
 )
-""" + UPSERT
+""".rstrip() + UPSERT
 
 # An infrastructure registered (or no longer): its active licenses count as reported or not.
 INFRASTRUCTURE_UPDATE = """
@@ -80,7 +87,7 @@ WITH moved AS (
     FROM moved m JOIN licensing_license l ON l.infrastructure_id = m.id
     WHERE l.state = 'active'
 )
-""" + UPSERT
+""".rstrip() + UPSERT
 
 # Reports written or removed: each infrastructure's latest date before (the reports now,
 # less those the statement wrote, plus those it removed or replaced) and after.
@@ -109,7 +116,7 @@ touched AS (
     CROSS JOIN LATERAL (VALUES (m.was, -1), (m.now, 1)) AS d (day, sign)
     WHERE m.was IS DISTINCT FROM m.now
 )
-""" + UPSERT
+""".rstrip() + UPSERT
 NO_REPORTS = "SELECT * FROM licensing_usagereport WHERE false"
 
 TRIGGERS = [
@@ -164,15 +171,18 @@ def create(apps, schema_editor):
         name = name_of(table, operation)
         schema_editor.execute(
             f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n{body}\nRETURN NULL;\nEND\n$$"
+            f"DECLARE emptied bigint[];\nBEGIN\n{body}\nRETURN NULL;\nEND\n$$"
         )
         schema_editor.execute(
             f"CREATE TRIGGER {name} AFTER {operation.upper()} ON {table} "
             f"REFERENCING {referencing(tables)} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
         )
-    # What the licenses count today.
+    # What the licenses count today, from nothing.
+    schema_editor.execute("DELETE FROM licensing_licensetally")
     schema_editor.execute(
-        LICENSES_COUNT.format(rows="SELECT *, 1 AS sign FROM licensing_license")
+        "DO $$ DECLARE emptied bigint[]; BEGIN "
+        + LICENSES_COUNT.format(rows="SELECT *, 1 AS sign FROM licensing_license")
+        + " END $$"
     )
 
 
@@ -183,6 +193,8 @@ def drop(apps, schema_editor):
         name = name_of(table, operation)
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    # No longer kept: nothing left that could be read as current.
+    schema_editor.execute("DELETE FROM licensing_licensetally")
 
 
 

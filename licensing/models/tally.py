@@ -16,8 +16,9 @@ class LicenseTally(models.Model):
     - `reported`: active licenses on a registered infrastructure whose latest usage report
       is dated `day` (empty: it never reported).
 
-    Written by the database only; rows counting nothing are kept (a later change may count
-    there again). Not kept on SQLite, where the dashboard counts the licenses themselves.
+    Written by the database only; a count back to zero leaves no row, so the table holds a
+    few rows per region and day of the year ahead, whatever the number of licenses. Not
+    kept on SQLite, where the dashboard counts the licenses themselves.
     """
 
     measure = models.CharField(max_length=20)
