@@ -63,6 +63,8 @@ def env_for(args) -> dict:
         CELERY_TASK_ALWAYS_EAGER="false",
         CACHE_URL="locmemcache://",
         LOG_LEVEL="WARNING",
+        # Connections kept between requests, as in production.
+        CONN_MAX_AGE="60",
         # One report per token: the limits are not what is measured.
         IPP_API_RATE_LIMIT="1000000",
         IPP_API_ANONYMOUS_RATE_LIMIT="1000000",
