@@ -1,4 +1,5 @@
-"""The dashboard's counts of active licenses, read from the counts the database keeps.
+"""The dashboard's counts of active licenses (and of partners not in good standing), read
+from the counts the database keeps.
 
 Counting the licenses themselves grows with the desk: at 200,000 licenses the expiry chart,
 the trials awaiting conversion and the licenses with usage unreported read 40, 36 and 52 ms
@@ -25,6 +26,7 @@ from .models import LicenseTally
 ENDING = "ending:"
 AWAITING = "awaiting"
 REPORTED = "reported"
+NOT_GOOD = "not_good"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class Kept:
     # than `since`, or that never reported: `selectors.usage_unreported` from `since` to
     # today (reports are never dated in the future).
     unreported: int
+    # Partners not in good standing (the standing kept on the partner, `standing_good`).
+    not_good: int
 
 
 def by_regions(user) -> RegionScope | None:
@@ -55,18 +59,23 @@ def read(scope: RegionScope, *, start: date, end: date, since: date) -> Kept:
     rows = (
         tallies.filter(
             Q(measure__startswith=ENDING, day__gte=start, day__lte=end)
-            | Q(measure=AWAITING)
+            | Q(measure__in=[AWAITING, NOT_GOOD])
             | Q(Q(day__lt=since) | Q(day__isnull=True), measure=REPORTED)
         )
         .values_list("measure", "day")
         .annotate(total=Sum("n"))
         .order_by()
     )
-    endings, counts = {}, {AWAITING: 0, REPORTED: 0}
+    endings, counts = {}, {AWAITING: 0, REPORTED: 0, NOT_GOOD: 0}
     for measure, day, total in rows:
         if measure.startswith(ENDING):
             if total:
                 endings[(day, measure.removeprefix(ENDING))] = total
         else:
             counts[measure] += total
-    return Kept(endings=endings, awaiting=counts[AWAITING], unreported=counts[REPORTED])
+    return Kept(
+        endings=endings,
+        awaiting=counts[AWAITING],
+        unreported=counts[REPORTED],
+        not_good=counts[NOT_GOOD],
+    )

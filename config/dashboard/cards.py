@@ -232,18 +232,19 @@ def license_cards(
     return cards
 
 
-def partner_card(partners: QuerySet, day: date) -> Card:
+def partner_card(partners: QuerySet, day: date, kept: KeptCounts | None) -> Card:
     # The standing kept on the row: the partial index of the partners not in good standing
-    # (`partner_not_good`), whatever the number of partners in scope.
-    failing = partners.kept_in_good_standing(False)
-    # The first rows and, on each, the count of all of them (a window over the whole
-    # match, computed before the LIMIT): one query for the figure and the list.
-    listed = list(
-        failing.with_standing_data()
-        .annotate(failing_count=Window(Count("*")))
-        .order_by("name", "pk")[:LISTED]
-    )
-    count = listed[0].failing_count if listed else 0
+    # (`partner_not_good`) gives the first rows in name order.
+    failing = partners.kept_in_good_standing(False).with_standing_data().order_by("name", "pk")
+    if kept is None:
+        # The first rows and, on each, the count of all of them (a window over the whole
+        # match, computed before the LIMIT): one query for the figure and the list.
+        listed = list(failing.annotate(failing_count=Window(Count("*")))[:LISTED])
+        count = listed[0].failing_count if listed else 0
+    else:
+        # Counted by the database as the standing is kept (`licensing.tallies`).
+        listed = list(failing[:LISTED])
+        count = kept().not_good
     url = changelist_url(Partner, good_standing="no")
     items = [
         Item(
@@ -414,9 +415,9 @@ def dashboard(request) -> dict:
     def section(name, compute):
         return dashboard_cache.cached(version, user, day, name, compute)
 
+    kept = kept_counts(user, day)
     licenses = visible(request, License)
     if licenses is not None:
-        kept = kept_counts(user, day)
         license_cards_, chart = section("licenses", lambda: license_section(licenses, day, kept))
         cards += license_cards_
         cards += section("usage", lambda: usage_cards(licenses, day, kept))
@@ -428,7 +429,7 @@ def dashboard(request) -> dict:
         cards += section(name, lambda: request_cards(extensions, permissions))
     partners = visible(request, Partner)
     if partners is not None:
-        cards.append(section("partners", lambda: partner_card(partners, day)))
+        cards.append(section("partners", lambda: partner_card(partners, day, kept)))
     notifications = visible(request, Notification)
     if notifications is not None and is_licensing_team(user):
         cards.append(mail_card(notifications))

@@ -17,9 +17,16 @@ from licensing.models import (
     awaiting_conversion_q,
 )
 from partners import services as partner_services
-from partners.models import Region
+from partners.models import Partner, Region
 from partners.scoping import RegionScope
-from tests.factories import TODAY, OpportunityFactory, UserFactory, partner_ready_for_licenses
+from tests.factories import (
+    TODAY,
+    IncidentFactory,
+    OpportunityFactory,
+    PartnerFactory,
+    UserFactory,
+    partner_ready_for_licenses,
+)
 from tests.helpers import needs_postgresql
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
@@ -27,12 +34,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("noon_on_today")]
 SPAN = (TODAY - timedelta(days=400), TODAY + timedelta(days=800))
 
 
-def counted(licenses, day=TODAY):
-    """What the dashboard counts of `licenses`, read from the licenses themselves."""
+def counted(licenses, partners, day=TODAY):
+    """What the dashboard counts of `licenses` and `partners`, read from the rows themselves."""
     return (
         charts.endings_by_day(licenses, *SPAN),
         licenses.filter(awaiting_conversion_q()).count(),
         usage_levels.unreported(licenses, day).count(),
+        partners.kept_in_good_standing(False).count(),
     )
 
 
@@ -40,16 +48,19 @@ def kept(scope: RegionScope, day=TODAY):
     found = tallies.read(
         scope, start=SPAN[0], end=SPAN[1], since=usage_levels.unreported_since(day)
     )
-    return found.endings, found.awaiting, found.unreported
+    return found.endings, found.awaiting, found.unreported, found.not_good
 
 
 def assert_kept_equals_counted(*regions, day=TODAY):
-    assert kept(RegionScope(everything=True), day) == counted(License.objects.all(), day)
+    everything = RegionScope(everything=True)
+    assert kept(everything, day) == counted(License.objects.all(), Partner.objects.all(), day)
     # A count back to zero leaves no row behind.
     assert not LicenseTally.objects.filter(n=0).exists()
     for region in regions:
         mine = RegionScope(everything=False, regions=Region.objects.filter(pk=region.pk))
-        assert kept(mine, day) == counted(License.objects.filter(region=region), day)
+        assert kept(mine, day) == counted(
+            License.objects.filter(region=region), Partner.objects.filter(region=region), day
+        )
 
 
 def active(partner, kind="DL", *, by, ends_on, **extra):
@@ -138,6 +149,14 @@ def test_the_kept_counts_follow_every_change_of_what_they_count(
     assert kept(everything)[1] == 1
     License.objects.filter(pk=trial.pk).update(ends_on=TODAY + timedelta(days=60))
     License.objects.filter(pk=from_services[0].pk).update(region=apac)  # moved to another region
+    assert_kept_equals_counted(region, apac)
+
+    # Partners: one without a term (not in good standing), moved to another region, and
+    # one whose standing turns bad with an incident.
+    lapsed = PartnerFactory(region=region, name="Lapsed partner")
+    assert_kept_equals_counted(region, apac)
+    Partner.objects.filter(pk=lapsed.pk).update(region=apac)
+    IncidentFactory(partner=south)
     assert_kept_equals_counted(region, apac)
 
     # The night expires what ended, a license is cancelled, another deleted.
