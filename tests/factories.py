@@ -121,6 +121,26 @@ def partner_ready_for_licenses(**kwargs):
     return partner
 
 
+def make_license(partner, kind="DL", state="active", *, by, ends_on=None, due=None, **extra):
+    """A license row in any state, without the services' rules: data to count and list."""
+    from licensing.models import License, LicensePolicy
+
+    policy = LicensePolicy.objects.get(kind=kind)
+    return License.objects.create(
+        policy=policy,
+        partner=partner,
+        licensee_name=partner.name,
+        hosting=policy.default_hosting,
+        state=state,
+        requested_by=by,
+        requested_on=TODAY - timedelta(days=20),
+        provisioning_due_on=due,
+        starts_on=TODAY - timedelta(days=30) if ends_on else None,
+        ends_on=ends_on,
+        **extra,
+    )
+
+
 LICENSE_STATES = ("requested", "approved", "active")
 
 

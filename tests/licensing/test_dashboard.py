@@ -13,13 +13,14 @@ from django.utils import timezone
 
 from ipp.models import DeploymentPermission
 from licensing.choices import ExtensionReason
-from licensing.models import Extension, Infrastructure, License, LicensePolicy, NightlyRun
+from licensing.models import Extension, Infrastructure, License, NightlyRun
 from partners import dashboard_cache, roles
 from tests.factories import (
     TODAY,
     OpportunityFactory,
     PartnerFactory,
     UserFactory,
+    make_license,
     partner_ready_for_licenses,
 )
 
@@ -42,24 +43,6 @@ def apac_manager(apac):
     manager = UserFactory(username="priya", roles=[roles.CHANNEL_MANAGER])
     apac.channel_managers.add(manager)
     return manager
-
-
-def make_license(partner, kind="DL", state="active", *, by, ends_on=None, due=None, **extra):
-    """A license row in any state, without the services' rules: dashboard data only."""
-    policy = LicensePolicy.objects.get(kind=kind)
-    return License.objects.create(
-        policy=policy,
-        partner=partner,
-        licensee_name=partner.name,
-        hosting=policy.default_hosting,
-        state=state,
-        requested_by=by,
-        requested_on=TODAY - timedelta(days=20),
-        provisioning_due_on=due,
-        starts_on=TODAY - timedelta(days=30) if ends_on else None,
-        ends_on=ends_on,
-        **extra,
-    )
 
 
 def populate(region, by, *, tag: str, copies: int = 1, architect=None) -> None:

@@ -11,7 +11,6 @@ from licensing import services, tallies, usage_levels
 from licensing.models import (
     Infrastructure,
     License,
-    LicensePolicy,
     LicenseTally,
     UsageReport,
     awaiting_conversion_q,
@@ -25,6 +24,7 @@ from tests.factories import (
     OpportunityFactory,
     PartnerFactory,
     UserFactory,
+    make_license,
     partner_ready_for_licenses,
 )
 from tests.helpers import needs_postgresql
@@ -61,22 +61,6 @@ def assert_kept_equals_counted(*regions, day=TODAY):
         assert kept(mine, day) == counted(
             License.objects.filter(region=region), Partner.objects.filter(region=region), day
         )
-
-
-def active(partner, kind="DL", *, by, ends_on, **extra):
-    policy = LicensePolicy.objects.get(kind=kind)
-    return License.objects.create(
-        policy=policy,
-        partner=partner,
-        licensee_name=partner.name,
-        hosting=policy.default_hosting,
-        state="active",
-        requested_by=by,
-        requested_on=TODAY - timedelta(days=40),
-        starts_on=TODAY - timedelta(days=30),
-        ends_on=ends_on,
-        **extra,
-    )
 
 
 def report(infrastructure, day):
@@ -116,12 +100,14 @@ def test_the_kept_counts_follow_every_change_of_what_they_count(
         name="Not yet", owner_partner=east, hosting="on_premises"
     )
     deal = OpportunityFactory(partner=east, status="approved", solution_architect=None)
-    trial = active(
+    trial = make_license(
         east, "TL", by=licensing_user, ends_on=TODAY + timedelta(days=20), opportunity=deal
     )
     for n in range(3):
-        active(south, by=licensing_user, ends_on=TODAY + timedelta(days=n), infrastructure=onsite)
-    active(
+        make_license(
+            south, by=licensing_user, ends_on=TODAY + timedelta(days=n), infrastructure=onsite
+        )
+    make_license(
         east,
         "IL",
         by=licensing_user,
@@ -163,7 +149,7 @@ def test_the_kept_counts_follow_every_change_of_what_they_count(
     services.run_nightly(today=TODAY + timedelta(days=2))
     assert_kept_equals_counted(region, apac, day=TODAY + timedelta(days=2))
     services.cancel(from_services[1], by=licensing_user, reason="Contract ended early")
-    short_lived = active(
+    short_lived = make_license(
         south, by=licensing_user, ends_on=TODAY + timedelta(days=9), infrastructure=onsite
     )
     assert_kept_equals_counted(region, apac)
