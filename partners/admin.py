@@ -390,7 +390,7 @@ class OpportunityAdmin(
     list_display = [
         "prospect_name",
         "partner",
-        "region",
+        "partner_region",
         "prospect_country_name",
         "status_badge",
         "solution_architect",
@@ -427,8 +427,9 @@ class OpportunityAdmin(
     def prospect_country_name(self, opportunity: Opportunity) -> str:
         return opportunity.prospect_country.name
 
+    # Not named `region`: the opportunity's own region key (partners.regions) would be shown.
     @admin.display(description="region", ordering="partner__region__name")
-    def region(self, opportunity: Opportunity) -> str:
+    def partner_region(self, opportunity: Opportunity) -> str:
         return str(opportunity.partner.region)
 
     @admin.display(description="status", ordering="status")

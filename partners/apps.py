@@ -29,6 +29,10 @@ class PartnersConfig(AppConfig):
         post_save.connect(
             _refresh_partner, sender=self.get_model("Partner"), dispatch_uid="standing-partner"
         )
+        # The region key of the opportunities a channel manager lists follows their partner.
+        from . import regions
+
+        regions.connect()
 
 
 def _sync_roles(sender, apps, using="default", **kwargs) -> None:

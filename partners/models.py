@@ -366,8 +366,19 @@ class Opportunity(models.Model):
     partner_center_id = models.CharField(
         "Partner Center id", max_length=64, blank=True, validators=[no_line_breaks]
     )
+    # Its partner's region, kept in step (partners.regions): a channel manager's
+    # opportunities are read newest first from one index of her regions, and counted there.
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # opp_region_newest below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["-registered_on", "-id"]
@@ -384,6 +395,8 @@ class Opportunity(models.Model):
             models.Index(fields=["status", "solution_architect"], name="opp_status_sa"),
             # The list's order: its first page read from the index, not a sort of the table.
             models.Index(fields=["-registered_on", "-id"], name="opp_newest"),
+            # A channel manager's: her regions' first page and their count, from the index.
+            models.Index(fields=["region", "-registered_on", "-id"], name="opp_region_newest"),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,12 @@
 """The region key that rows of other apps carry for the channel managers' scope.
 
 A channel manager sees the rows of her regions' partners. Rows far from the partner (an
-extension of a license, an application of an infrastructure, a permission out of one)
-carry that partner's region themselves, so her rows are found by an index of her regions
-(`partners.scoping`) instead of through the partners and the large tables in between. The
-apps that own those rows keep the key in step (`licensing.regions`, `ipp.regions`) with the
-two helpers here: the key of a row being saved, and the rows to move when an owner moves.
+extension of a license, an application of an infrastructure, a permission out of one), and
+the partners' opportunities, listed newest first, carry that partner's region themselves, so
+her rows are found by an index of her regions (`partners.scoping`) instead of through the
+partners and the large tables in between. The apps that own those rows keep the key in step
+(`partners.regions`, `licensing.regions`, `ipp.regions`) with the two helpers here: the key
+of a row being saved, and the rows to move when an owner moves.
 """
 
 from __future__ import annotations

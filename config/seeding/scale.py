@@ -8,6 +8,7 @@ from ipp import regions as ipp_regions
 from ipp.models import Application, DeploymentCheck, DeploymentPermission
 from licensing import regions as licensing_regions
 from licensing.models import Environment, Extension, Infrastructure, License, LicensePolicy
+from partners import regions as partners_regions
 from partners.models import (
     ComplianceIncident,
     Contact,
@@ -56,6 +57,7 @@ def seed(run: Seeding, n_partners: int, n_licenses: int, offset: int) -> None:
     provisioned = seed_licenses(run, licenses)
     seed_ipp(run, provisioned)
     # Bulk inserts send no signals: the rows a channel manager lists get their region key.
+    partners_regions.fill_regions()
     licensing_regions.fill_regions()
     ipp_regions.fill_regions()
 

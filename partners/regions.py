@@ -1,0 +1,40 @@
+"""Opportunities carry their partner's region (see `partners.region_keys`): set when one is
+saved, moved when its partner changes region, filled in bulk after bulk inserts (the scale
+seed) and by the migration that added it."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, Subquery
+from django.db.models.signals import post_save, pre_save
+
+from .models import Opportunity, Partner
+from .region_keys import keep_region_on_save, move_rows
+
+OWNERS = {Opportunity: "partner"}
+
+
+def follow_partner(partner: Partner) -> None:
+    """The partner's opportunities move with it to its region (an edit of the region)."""
+    move_rows(Opportunity.objects.filter(partner_id=partner.pk), partner.region_id)
+
+
+def _partner_saved(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
+    if raw or created or (update_fields is not None and "region" not in update_fields):
+        return
+    follow_partner(instance)
+
+
+def fill_regions() -> None:
+    """Opportunities inserted in bulk (no signal) get their region: one UPDATE."""
+    partner_region = Partner.objects.filter(pk=OuterRef("partner_id")).values("region_id")
+    Opportunity.objects.filter(region__isnull=True).update(region_id=Subquery(partner_region))
+
+
+def connect() -> None:
+    keep = keep_region_on_save(OWNERS)
+    for model in OWNERS:
+        # weak=False: the receiver is made here, nothing else holds it.
+        pre_save.connect(
+            keep, sender=model, weak=False, dispatch_uid=f"region-key-{model.__name__}"
+        )
+    post_save.connect(_partner_saved, sender=Partner, dispatch_uid="region-key-partner-partners")
