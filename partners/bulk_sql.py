@@ -341,7 +341,13 @@ def _column(field, objects: list) -> list:
     if isinstance(field, models.JSONField):
         dumps = json.JSONEncoder if field.encoder is None else field.encoder
         encode = dumps().encode
-        return [encode(value) for value in values]
+        # Rows often share one value object (a mail's parameters, one row per recipient):
+        # each object is encoded once. The list holds them all, so no id is reused meanwhile.
+        encoded: dict[int, str] = {}
+        for value in values:
+            if id(value) not in encoded:
+                encoded[id(value)] = encode(value)
+        return [encoded[id(value)] for value in values]
     if not all(map(isinstance, values, repeat(_PLAIN))):
         # A value the field turns into another to store (a Country into its code).
         return [field.get_db_prep_save(value, connection) for value in values]
