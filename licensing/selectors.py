@@ -5,8 +5,9 @@ usage each license's infrastructure reported."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
@@ -48,6 +49,39 @@ def behind_latest_release(latest: PlatformRelease | None = None) -> QuerySet[Inf
     )
 
 
+class _Around:
+    """What `people_of` reads only when a mail asks for it, for every license of one call at
+    once: the partners' contacts and the trials' solution architects (one query each, on
+    first use). A mail to the channel manager alone (an incident) reads neither."""
+
+    def __init__(self, partner_ids: set[int], opportunity_ids: set[int]):
+        self.partner_ids, self.opportunity_ids = partner_ids, opportunity_ids
+
+    @cached_property
+    def contacts(self) -> dict[int, tuple[tuple[str, ...], str]]:
+        """(contacts, financial then technical; the technical one), by partner id."""
+        contacts, technical = defaultdict(list), {}
+        for partner_id, role, email in (
+            Contact.objects.filter(partner_id__any=self.partner_ids)
+            .order_by("partner_id", "role")
+            .values_list("partner_id", "role", "email")
+        ):
+            contacts[partner_id].append(email)
+            if role == ContactRole.TECHNICAL:
+                technical[partner_id] = email
+        return {pk: (tuple(contacts[pk]), technical.get(pk, "")) for pk in self.partner_ids}
+
+    @cached_property
+    def architects(self) -> dict[int, tuple[int | None, str | None]]:
+        """(solution architect's id, address), by opportunity id."""
+        return {
+            pk: (architect, email)
+            for pk, architect, email in Opportunity.objects.filter(
+                pk__any=self.opportunity_ids
+            ).values_list("pk", "solution_architect_id", "solution_architect__email")
+        }
+
+
 @dataclass(frozen=True)
 class People:
     """Who is around one license, as plain addresses ("" where there is none): what every
@@ -61,13 +95,27 @@ class People:
     grace_days: int
     # Whoever asked for the license.
     requester: str
-    # The partner's contacts, financial then technical.
-    contacts: tuple[str, ...]
-    technical: str
     channel_manager: str
-    # A trial's solution architect when its opportunity has one (even without an address:
-    # then nobody), else whoever asked for it; "" for a partner-program license.
-    architect: str
+    opportunity_id: int | None
+    around: _Around = field(repr=False, compare=False)
+
+    @property
+    def contacts(self) -> tuple[str, ...]:
+        """The partner's contacts, financial then technical."""
+        return self.around.contacts[self.partner_id][0]
+
+    @property
+    def technical(self) -> str:
+        return self.around.contacts[self.partner_id][1]
+
+    @property
+    def architect(self) -> str:
+        """A trial's solution architect when its opportunity has one (even without an
+        address: then nobody), else whoever asked for it; "" for a partner-program license."""
+        if self.kind != LicenseKind.TL:
+            return ""
+        has_architect, email = self.around.architects.get(self.opportunity_id, (None, None))
+        return (email if has_architect else self.requester) or ""
 
     @property
     def reminded(self) -> list[str]:
@@ -106,11 +154,10 @@ def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
 
 
 def people_of(ids) -> dict[int, People]:
-    """The `People` of each license, by id, in three queries of plain values (no model
-    objects per license), whatever the number: the licenses with their partners' channel
-    managers, their trials' opportunities, the partners' contacts (2,000 licenses: 21 ms
-    with the managers joined or without, 11 ms more as a query of their own). The nightly
-    steps ask it once per batch, the services for one license."""
+    """The `People` of each license, by id: one query of plain values (no model objects per
+    license) whatever the number, and one more for the partners' contacts and one for the
+    trials' architects the first time a mail asks for them (`_Around`). The nightly steps
+    ask it once per batch, the services for one license."""
     licenses = list(
         License.objects.filter(pk__any=ids)
         .order_by("pk")
@@ -126,30 +173,12 @@ def people_of(ids) -> dict[int, People]:
             "partner__channel_manager__email",
         )
     )
-    architects = {
-        pk: (architect, email)
-        for pk, architect, email in Opportunity.objects.filter(
-            pk__any={row[6] for row in licenses if row[6] is not None}
-        ).values_list("pk", "solution_architect_id", "solution_architect__email")
-    }
-    partners = {row[1] for row in licenses}
-    contacts, technical = defaultdict(list), {}
-    for partner_id, role, email in (
-        Contact.objects.filter(partner_id__any=partners)
-        .order_by("partner_id", "role")
-        .values_list("partner_id", "role", "email")
-    ):
-        contacts[partner_id].append(email)
-        if role == ContactRole.TECHNICAL:
-            technical[partner_id] = email
-    found = {}
-    for row in licenses:
-        pk, partner_id, kind, hosting, ends_on, grace_days, opportunity, requester, manager = row
-        architect = ""
-        if kind == LicenseKind.TL:
-            has_architect, email = architects.get(opportunity, (None, None))
-            architect = (email if has_architect else requester) or ""
-        found[pk] = People(
+    around = _Around(
+        partner_ids={row[1] for row in licenses},
+        opportunity_ids={row[6] for row in licenses if row[6] is not None},
+    )
+    return {
+        pk: People(
             license_id=pk,
             partner_id=partner_id,
             kind=kind,
@@ -157,12 +186,14 @@ def people_of(ids) -> dict[int, People]:
             ends_on=ends_on,
             grace_days=grace_days,
             requester=requester or "",
-            contacts=tuple(contacts[partner_id]),
-            technical=technical.get(partner_id, ""),
             channel_manager=manager or "",
-            architect=architect,
+            opportunity_id=opportunity,
+            around=around,
         )
-    return found
+        for pk, partner_id, kind, hosting, ends_on, grace_days, opportunity, requester, manager in (
+            licenses
+        )
+    }
 
 
 def usage_in_window(*, since: date, until: date) -> QuerySet[UsageReport]:

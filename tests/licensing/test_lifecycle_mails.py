@@ -428,17 +428,30 @@ def test_the_people_of_a_batch_are_read_in_three_queries_whatever_its_size(
     from licensing import selectors
     from tests.factories import UserFactory, partner_ready_for_licenses
 
-    ids, managers = [trial.pk], {}
+    ids, managers, technical = [trial.pk], {}, {}
+    architect = trial.opportunity.solution_architect.email
     for i in range(5):
         manager = UserFactory(email=f"cm{i}@vendor.example")
         partner = partner_ready_for_licenses(region=region, name=f"P{i}", channel_manager=manager)
         ids.append(provisioned(partner).pk)
         managers[ids[-1]] = manager.email
-    with django_assert_num_queries(3):
+        technical[ids[-1]] = partner.contacts.get(role="technical").email
+    with django_assert_num_queries(1):
         people = selectors.people_of(ids)
+        # Each license's partner's own channel manager, read with the licenses: a mail to
+        # the channel manager alone (an incident) reads nothing more.
+        assert {pk: people[pk].channel_manager for pk in managers} == managers
     assert set(people) == set(ids)
-    # Each license's partner's own channel manager, read with the licenses.
-    assert {pk: people[pk].channel_manager for pk in managers} == managers
+    # The contacts and the trials' architects: one query each for the whole batch, on the
+    # first mail that asks.
+    with django_assert_num_queries(2):
+        assert {pk: people[pk].technical for pk in technical} == technical
+        assert all(len(people[pk].contacts) == 2 for pk in technical)
+        assert people[trial.pk].architect == architect
+    # Read once for the batch: every mail after the first asks nothing more.
+    with django_assert_num_queries(0):
+        assert all(people[pk].reminded == [*people[pk].contacts, managers[pk]] for pk in managers)
+        assert people[trial.pk].follows_expiry == [architect, people[trial.pk].technical]
 
 
 # --- Previews on the license page --------------------------------------------------------
