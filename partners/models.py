@@ -334,7 +334,10 @@ class ComplianceIncident(models.Model):
         indexes = [
             models.Index(
                 fields=["partner"], condition=Q(resolved_on__isnull=True), name="incident_open"
-            )
+            ),
+            # The list's order (newest first, then by id): its first page read from the
+            # index, not every incident joined to its partner and sorted.
+            models.Index(fields=["-opened_on", "-id"], name="incident_newest"),
         ]
 
     def __str__(self) -> str:
