@@ -194,8 +194,19 @@ class Contact(models.Model):
     role = models.CharField(max_length=20, choices=ContactRole.choices)
     name = models.CharField(max_length=200, validators=[no_line_breaks])
     email = models.EmailField()
+    # Its partner's region, kept in step (partners.regions): a channel manager's contacts are
+    # found and counted from one index of her regions, not through her partners.
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # contact_region below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         # By the partner's id, not "partner": that orders by the partner's own ordering, a
@@ -208,6 +219,7 @@ class Contact(models.Model):
                 violation_error_message="This partner already has a contact with this role.",
             )
         ]
+        indexes = [models.Index(fields=["region"], name="contact_region")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_role_display()}, {self.partner})"
@@ -232,8 +244,19 @@ class PartnershipTerm(models.Model):
     )
     fee_confirmed_on = models.DateField(null=True, blank=True)
     fee_waived = models.BooleanField(default=False)
+    # Its partner's region, kept in step (partners.regions): a channel manager's terms are
+    # found and counted from one index of her regions, not through her partners.
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # term_region below
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["partner_id", "-starts_on"]  # (see Contact.Meta.ordering)
@@ -251,6 +274,7 @@ class PartnershipTerm(models.Model):
             # The "no overlap" rule is an exclusion constraint on PostgreSQL and a trigger on
             # SQLite, both added by migration 0002 (neither fits Meta on both databases).
         ]
+        indexes = [models.Index(fields=["region"], name="term_region")]
 
     def __str__(self) -> str:
         return f"{self.starts_on:%Y-%m-%d} – {self.ends_on:%Y-%m-%d}"

@@ -1,21 +1,22 @@
-"""Opportunities carry their partner's region (see `partners.region_keys`): set when one is
-saved, moved when its partner changes region, filled in bulk after bulk inserts (the scale
-seed) and by the migration that added it."""
+"""Contacts, terms and opportunities carry their partner's region (see
+`partners.region_keys`): set when one is saved, moved when its partner changes region,
+filled in bulk after bulk inserts (the scale seed) and by the migrations that added it."""
 
 from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save, pre_save
 
-from .models import Opportunity, Partner
+from .models import Contact, Opportunity, Partner, PartnershipTerm
 from .region_keys import keep_region_on_save, move_rows
 
-OWNERS = {Opportunity: "partner"}
+OWNERS = {Contact: "partner", PartnershipTerm: "partner", Opportunity: "partner"}
 
 
 def follow_partner(partner: Partner) -> None:
-    """The partner's opportunities move with it to its region (an edit of the region)."""
-    move_rows(Opportunity.objects.filter(partner_id=partner.pk), partner.region_id)
+    """The partner's rows move with it to its region (an edit of the region)."""
+    for model in OWNERS:
+        move_rows(model.objects.filter(partner_id=partner.pk), partner.region_id)
 
 
 def _partner_saved(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
@@ -25,9 +26,10 @@ def _partner_saved(sender, instance, created=False, raw=False, update_fields=Non
 
 
 def fill_regions() -> None:
-    """Opportunities inserted in bulk (no signal) get their region: one UPDATE."""
+    """Rows inserted in bulk (no signal) get their region: one UPDATE per model."""
     partner_region = Partner.objects.filter(pk=OuterRef("partner_id")).values("region_id")
-    Opportunity.objects.filter(region__isnull=True).update(region_id=Subquery(partner_region))
+    for model in OWNERS:
+        model.objects.filter(region__isnull=True).update(region_id=Subquery(partner_region))
 
 
 def connect() -> None:

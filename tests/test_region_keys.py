@@ -7,12 +7,21 @@ from django.urls import reverse
 from ipp.models import Application, DeploymentPermission
 from licensing.models import Extension, Infrastructure, License
 from partners import roles
-from partners.models import Opportunity, Region
+from partners.models import Contact, Opportunity, PartnershipTerm, Region
 from tests.factories import RegionFactory, UserFactory
 from tests.security.world import build
 
 pytestmark = pytest.mark.django_db
-KEYED = (License, Extension, Infrastructure, Application, DeploymentPermission, Opportunity)
+KEYED = (
+    License,
+    Extension,
+    Infrastructure,
+    Application,
+    DeploymentPermission,
+    Contact,
+    PartnershipTerm,
+    Opportunity,
+)
 
 
 def regions_of(model) -> set[str]:
@@ -31,8 +40,9 @@ def assert_keys_follow_owners():
         assert app.region_id == app.developed_in.region_id
     for permission in DeploymentPermission.objects.select_related("source"):
         assert permission.region_id == permission.source.region_id
-    for opportunity in Opportunity.objects.select_related("partner"):
-        assert opportunity.region_id == opportunity.partner.region_id
+    for model in (Contact, PartnershipTerm, Opportunity):
+        for row in model.objects.select_related("partner"):
+            assert row.region_id == row.partner.region_id, row
 
 
 @pytest.fixture
