@@ -48,9 +48,10 @@ def region_lookup(region_path: str) -> str:
 
 def _region_key(model, region_path: str) -> str:
     """`region` itself when the model carries its partner's region (licenses, extensions,
-    infrastructures, IPP applications and permissions: kept in step by their apps, see
-    `partners.region_keys`), so her rows are read from an index of her regions, not found
-    through her partners and the large tables in between; else `region_path`."""
+    infrastructures, IPP applications and permissions, contacts, terms and opportunities:
+    kept in step by their apps, see `partners.region_keys`), so her rows are read from an
+    index of her regions, not found through her partners and the large tables in between;
+    else `region_path`."""
     if not region_path or region_path == "region":
         return region_path
     try:
