@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from partners.region_keys import region_key
+
 from .choices import PermissionState
 
 
@@ -55,15 +57,7 @@ class Application(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # Its infrastructure's region, kept in step (ipp.regions): a channel manager's scope.
-    region = models.ForeignKey(
-        "partners.Region",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # application_region_name below
-    )
+    region = region_key()  # indexed: application_region_name below
 
     history = HistoricalRecords(excluded_fields=["region"])
 
@@ -145,15 +139,7 @@ class DeploymentPermission(models.Model):
 
     # Its source infrastructure's region, kept in step (ipp.regions): a channel manager's
     # scope.
-    region = models.ForeignKey(
-        "partners.Region",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # ipp_perm_region_state below
-    )
+    region = region_key()  # indexed: ipp_perm_region_state below
 
     history = HistoricalRecords(m2m_fields=[applications], excluded_fields=["region"])
 

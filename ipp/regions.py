@@ -9,7 +9,7 @@ from django.db.models.signals import post_save, pre_save
 
 from licensing.models import Infrastructure
 from partners.models import Partner
-from partners.region_keys import keep_region_on_save, move_rows
+from partners.region_keys import keep_region_on_save, move_rows, when_partner_moves
 
 from .models import Application, DeploymentPermission
 
@@ -28,11 +28,10 @@ def _infrastructure_saved(sender, instance, created=False, raw=False, update_fie
     follow_infrastructures([instance.pk], instance.region_id)
 
 
-def _partner_saved(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
-    if raw or created or (update_fields is not None and "region" not in update_fields):
-        return
-    owned = Infrastructure.objects.filter(owner_partner_id=instance.pk).values("pk")
-    follow_infrastructures(owned, instance.region_id)
+def follow_partner(partner) -> None:
+    """The rows out of the partner's infrastructures move with it to its region."""
+    owned = Infrastructure.objects.filter(owner_partner_id=partner.pk).values("pk")
+    follow_infrastructures(owned, partner.region_id)
 
 
 def fill_regions() -> None:
@@ -56,4 +55,9 @@ def connect() -> None:
     post_save.connect(
         _infrastructure_saved, sender=Infrastructure, dispatch_uid="region-key-infrastructure"
     )
-    post_save.connect(_partner_saved, sender=Partner, dispatch_uid="region-key-partner-ipp")
+    post_save.connect(
+        when_partner_moves(follow_partner),
+        sender=Partner,
+        weak=False,
+        dispatch_uid="region-key-partner-ipp",
+    )

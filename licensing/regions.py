@@ -8,7 +8,7 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save, pre_save
 
 from partners.models import Partner
-from partners.region_keys import keep_region_on_save, move_rows
+from partners.region_keys import keep_region_on_save, move_rows, when_partner_moves
 
 from .models import Extension, Infrastructure, License
 
@@ -21,12 +21,6 @@ def follow_partner(partner: Partner) -> None:
     move_rows(License.objects.filter(partner_id=partner.pk), region_id)
     move_rows(Extension.objects.filter(license__partner_id=partner.pk), region_id)
     move_rows(Infrastructure.objects.filter(owner_partner_id=partner.pk), region_id)
-
-
-def _partner_saved(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
-    if raw or created or (update_fields is not None and "region" not in update_fields):
-        return
-    follow_partner(instance)
 
 
 def fill_regions() -> None:
@@ -48,4 +42,9 @@ def connect() -> None:
         pre_save.connect(
             keep, sender=model, weak=False, dispatch_uid=f"region-key-{model.__name__}"
         )
-    post_save.connect(_partner_saved, sender=Partner, dispatch_uid="region-key-partner-licensing")
+    post_save.connect(
+        when_partner_moves(follow_partner),
+        sender=Partner,
+        weak=False,
+        dispatch_uid="region-key-partner-licensing",
+    )

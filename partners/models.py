@@ -15,6 +15,7 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from .choices import ContactRole, IncidentKind, OpportunityStatus, PartnerStatus, RevokedBy
+from .region_keys import region_key
 from .validators import no_line_breaks
 
 TERMS_OVERLAP = "This term overlaps the term {other} of the same partner: terms may not overlap."
@@ -196,15 +197,7 @@ class Contact(models.Model):
     email = models.EmailField()
     # Its partner's region, kept in step (partners.regions): a channel manager's contacts are
     # found and counted from one index of her regions, not through her partners.
-    region = models.ForeignKey(
-        Region,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # contact_region below
-    )
+    region = region_key()  # indexed: contact_region below
 
     history = HistoricalRecords(excluded_fields=["region"])
 
@@ -246,15 +239,7 @@ class PartnershipTerm(models.Model):
     fee_waived = models.BooleanField(default=False)
     # Its partner's region, kept in step (partners.regions): a channel manager's terms are
     # found and counted from one index of her regions, not through her partners.
-    region = models.ForeignKey(
-        Region,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # term_region below
-    )
+    region = region_key()  # indexed: term_region below
 
     history = HistoricalRecords(excluded_fields=["region"])
 
@@ -395,15 +380,7 @@ class Opportunity(models.Model):
     )
     # Its partner's region, kept in step (partners.regions): a channel manager's
     # opportunities are read newest first from one index of her regions, and counted there.
-    region = models.ForeignKey(
-        Region,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # opp_region_newest below
-    )
+    region = region_key()  # indexed: opp_region_newest below
 
     history = HistoricalRecords(excluded_fields=["region"])
 

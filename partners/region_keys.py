@@ -14,6 +14,20 @@ from __future__ import annotations
 from django.db import models
 
 
+def region_key() -> models.ForeignKey:
+    """The `region` field of a row that carries its owner's region: derived, so not editable
+    and left out of forms; indexed by each model together with what its lists order by."""
+    return models.ForeignKey(
+        "partners.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
+
+
 def owner_region_id(instance: models.Model, owner: str) -> int | None:
     """The region of `instance`'s `owner` (a foreign key to a model with a `region`): from
     the related object already loaded when it is, else one query."""
@@ -49,3 +63,15 @@ def move_rows(rows: models.QuerySet, region_id: int | None) -> int:
         # exclude() keeps the rows whose key is NULL as well: they differ too.
         differ = rows.exclude(region_id=region_id)
     return differ.update(region_id=region_id)
+
+
+def when_partner_moves(follow):
+    """A Partner post_save receiver calling `follow(partner)` when its region may have
+    changed: an edit of every field or of `region`, never a new partner (it has no rows)."""
+
+    def receiver(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
+        if raw or created or (update_fields is not None and "region" not in update_fields):
+            return
+        follow(instance)
+
+    return receiver

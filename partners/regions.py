@@ -8,7 +8,7 @@ from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save, pre_save
 
 from .models import Contact, Opportunity, Partner, PartnershipTerm
-from .region_keys import keep_region_on_save, move_rows
+from .region_keys import keep_region_on_save, move_rows, when_partner_moves
 
 OWNERS = {Contact: "partner", PartnershipTerm: "partner", Opportunity: "partner"}
 
@@ -17,12 +17,6 @@ def follow_partner(partner: Partner) -> None:
     """The partner's rows move with it to its region (an edit of the region)."""
     for model in OWNERS:
         move_rows(model.objects.filter(partner_id=partner.pk), partner.region_id)
-
-
-def _partner_saved(sender, instance, created=False, raw=False, update_fields=None, **kwargs):
-    if raw or created or (update_fields is not None and "region" not in update_fields):
-        return
-    follow_partner(instance)
 
 
 def fill_regions() -> None:
@@ -39,4 +33,9 @@ def connect() -> None:
         pre_save.connect(
             keep, sender=model, weak=False, dispatch_uid=f"region-key-{model.__name__}"
         )
-    post_save.connect(_partner_saved, sender=Partner, dispatch_uid="region-key-partner-partners")
+    post_save.connect(
+        when_partner_moves(follow_partner),
+        sender=Partner,
+        weak=False,
+        dispatch_uid="region-key-partner-partners",
+    )

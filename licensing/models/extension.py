@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from partners.region_keys import region_key
+
 from ..choices import ExtensionReason, ExtensionState
 from .license import License
 
@@ -47,15 +49,7 @@ class Extension(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     refusal_reason = models.TextField(blank=True)
     # Its license's region, kept in step (licensing.regions): a channel manager's scope.
-    region = models.ForeignKey(
-        "partners.Region",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # extension_region_state below
-    )
+    region = region_key()  # indexed: extension_region_state below
 
     history = HistoricalRecords(excluded_fields=["region"])
 

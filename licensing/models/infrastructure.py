@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
+from partners.region_keys import region_key
 from partners.validators import no_line_breaks
 
 from ..choices import CLOUD_HOSTINGS, Hosting, LicenseState
@@ -41,15 +42,7 @@ class Infrastructure(models.Model):
     registered_on = models.DateField(null=True, blank=True)
     lifetime_url = models.URLField(blank=True)
     # Its owner's region, kept in step (licensing.regions): a channel manager's scope.
-    region = models.ForeignKey(
-        "partners.Region",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # infrastructure_region below
-    )
+    region = region_key()  # indexed: infrastructure_region below
 
     history = HistoricalRecords(excluded_fields=["region"])
 

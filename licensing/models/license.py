@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from partners.region_keys import region_key
 from partners.validators import no_line_breaks
 
 from ..choices import CLOUD_HOSTINGS, LIVE_STATES, Hosting, LicenseKind, LicenseState
@@ -130,15 +131,7 @@ class License(models.Model):
 
     # Its partner's region, kept in step (licensing.regions): a channel manager's licenses
     # and the dashboard's counts of them are read by her regions from one index.
-    region = models.ForeignKey(
-        "partners.Region",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,  # license_region_state below
-    )
+    region = region_key()  # indexed: license_region_state below
 
     objects = LicenseQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["activation_code", "region"])
