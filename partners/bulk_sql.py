@@ -184,24 +184,56 @@ def insert_new(model: type[models.Model], objects: list, *, unique: str) -> int:
         return c.rowcount
 
 
-def insert_all(model: type[models.Model], objects: list, *, key: tuple[str, ...]) -> None:
+class History(SimpleNamespace):
+    """The history rows to write with inserted rows (`insert_all(history=…)`): one per row,
+    all with the same `reason`, author (`user_id`) and time (`when`), of type "+"."""
+
+
+def insert_all(
+    model: type[models.Model],
+    objects: list,
+    *,
+    key: tuple[str, ...],
+    history: History | None = None,
+) -> None:
     """Insert the unsaved `objects` (model instances or `Values`) and set their ids, like
     `bulk_create`; `key` names fields whose values tell the objects apart (the ids come
-    back with them, in whatever order the database returns them). One statement on
-    PostgreSQL."""
+    back with them, in whatever order the database returns them). With `history`, each row's
+    history row ("+", django-simple-history's table) too. One statement on PostgreSQL: the
+    history rows are copied from the inserted ones (a writable WITH), not read back by id."""
     if not objects:
         return
     if connection.vendor != "postgresql":
         saved = model.objects.bulk_create(_instances(model, objects))
         for obj, instance in zip(objects, saved, strict=True):
             obj.pk = instance.pk
+        if history is not None:
+            copy_history(
+                model,
+                [obj.pk for obj in objects],
+                [history.reason] * len(objects),
+                history_type="+",
+                user_id=history.user_id,
+                when=history.when,
+            )
         return
     quote = connection.ops.quote_name
     pk = model._meta.pk
     returned = ", ".join(quote(model._meta.get_field(name).column) for name in key)
     sql, params = _insert(model, objects)
+    if history is None:
+        sql = f"{sql} RETURNING {quote(pk.column)}, {returned}"
+    else:
+        copied, history_insert = _history_columns(model, "new")
+        # Table and column names come from the model; values are parameters.
+        sql = (
+            f"WITH new AS ({sql} RETURNING *), "  # noqa: S608
+            f"history AS ({history_insert} SELECT {copied}, %s, %s, '+', %s FROM new) "
+            f"SELECT {quote(pk.column)}, {returned} FROM new"
+        )
+        params = [*params, history.when, history.reason, history.user_id]
     with cursor() as c:
-        c.execute(f"{sql} RETURNING {quote(pk.column)}, {returned}", params)
+        c.execute(sql, params)
         ids = {tuple(values): pk_value for pk_value, *values in c.fetchall()}
     if len(ids) != len(objects):
         # Rows inserted all the same: the caller's transaction is what undoes them.
@@ -244,25 +276,38 @@ def copy_history(model, pks: list, reasons: list[str], *, history_type: str, use
     """One history row per row of `model` in `pks` (django-simple-history's table), copied
     by the database from the row as it is now (INSERT … SELECT), with the reason of each,
     its type ("+" created, "~" changed), author and time."""
-    history = model.history.model
-    own = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
     quote = connection.ops.quote_name
-    columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
-    copied = ", ".join(f"t.{quote(c)}" for c in columns)
+    history = model.history.model
+    copied, history_sql = _history_columns(model, "t")
     first, rows, first_params, rows_params = rows_table(
         [model._meta.pk, history._meta.get_field("history_change_reason")],
         [pks, reasons],
         "pk_, reason",
     )
-    target = ", ".join(quote(c) for c in columns)
     sql = (
-        f"{first}INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "  # noqa: S608
-        "history_change_reason, history_type, history_user_id) "
-        f"SELECT {copied}, %s, v.reason, %s, %s FROM {quote(model._meta.db_table)} t "
+        f"{first}{history_sql} SELECT {copied}, %s, v.reason, %s, %s "  # noqa: S608
+        f"FROM {quote(model._meta.db_table)} t "
         f"JOIN {rows} ON t.{quote(model._meta.pk.column)} = v.pk_"
     )
     with cursor() as c:
         c.execute(sql, [*first_params, when, history_type, user_id, *rows_params])
+
+
+def _history_columns(model, alias: str) -> tuple[str, str]:
+    """The row's columns as `alias.<column>, …`, and the start of the history table's INSERT
+    naming them and then history_date, history_change_reason, history_type and
+    history_user_id: what the SELECT of a copy gives, in that order."""
+    history = model.history.model
+    own = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
+    quote = connection.ops.quote_name
+    columns = [f.column for f in history._meta.concrete_fields if f.attname not in own]
+    copied = ", ".join(f"{alias}.{quote(c)}" for c in columns)
+    target = ", ".join(quote(c) for c in columns)
+    insert = (
+        f"INSERT INTO {quote(history._meta.db_table)} ({target}, history_date, "
+        "history_change_reason, history_type, history_user_id)"
+    )
+    return copied, insert
 
 
 def _instances(model: type[models.Model], objects: list) -> list[models.Model]:
@@ -329,15 +374,21 @@ def _column(field, objects: list) -> list:
     """The field's value of each object, as the INSERT sends it (one pass per column:
     the field's kind is looked at once, not once per value)."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return [field.pre_save(obj, add=True) for obj in objects]
+        # One time for the rows of one statement, as the database's now() gives them: sent
+        # once (`_arrays`), not as an array of thousands of times microseconds apart.
+        now = field.pre_save(objects[0], add=True)
+        for obj in objects[1:]:
+            setattr(obj, field.attname, now)
+        return [now] * len(objects)
     values = [getattr(obj, field.attname, _MISSING) for obj in objects]
     if _MISSING in values:
-        # A default that is a callable is called for each row, as the constructor does.
-        callable_default = callable(field.default)
-        constant = None if callable_default else field.get_default()
-        for i, value in enumerate(values):
-            if value is _MISSING:
-                values[i] = field.get_default() if callable_default else constant
+        # A default that is a callable is called for each row, as the constructor does
+        # (no default at all, NOT_PROVIDED, is a class: callable, yet one value, None or "").
+        if field.has_default() and callable(field.default):
+            values = [field.get_default() if v is _MISSING else v for v in values]
+        else:
+            constant = field.get_default()
+            values = [constant if v is _MISSING else v for v in values]
     if isinstance(field, models.JSONField):
         dumps = json.JSONEncoder if field.encoder is None else field.encoder
         encode = dumps().encode

@@ -54,12 +54,11 @@ class Context:
                 bulk_sql.update(model, part, fields)
                 self._copy_history(model, part)
 
-    def created(self, objects: list, model) -> None:
-        """Rows just inserted (`bulk_create`, their ids set): their history rows ("+"),
-        authored by the system user, copied by the database in one INSERT … SELECT; each
-        object's `_change_reason` says why."""
-        if objects:
-            self._copy_history(model, objects, history_type="+")
+    def insert(self, model, objects: list, *, key: tuple[str, ...], reason: str) -> None:
+        """Insert new rows (`bulk_sql.Values`, their ids set; `key` tells them apart) with
+        their history rows ("+", `reason`), authored by the system user: one statement."""
+        history = bulk_sql.History(reason=reason, user_id=self.user.pk, when=timezone.now())
+        bulk_sql.insert_all(model, objects, key=key, history=history)
 
     def _copy_history(self, model, objects: list, history_type: str = "~") -> None:
         """One history row per updated row, copied by the database (INSERT … SELECT)."""

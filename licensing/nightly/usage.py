@@ -93,8 +93,12 @@ def findings(*, kind: str, limits: dict, country: str, report) -> dict[str, str]
         if partner_program and measure.field == "external_users":
             continue  # any external user on a partner license is external access instead
         limit, value = limits.get(measure.limit), getattr(report, measure.field)
-        unit = f" {measure.unit}" if measure.unit else ""
-        if limit is not None and value > Decimal(str(limit)):
+        if limit is None:
+            continue
+        if type(limit) is not int:  # 7.3 as written, not as the binary float 7.29999…
+            limit = Decimal(str(limit))
+        if value > limit:
+            unit = f" {measure.unit}" if measure.unit else ""
             over.append(
                 f"{measure.words} {number(value)}{unit} over the limit of {number(limit)}{unit}"
             )
@@ -213,10 +217,7 @@ def _open(ctx: Context, found: list[bulk_sql.Values]) -> None:
     opened = [i for i in found if (i.license_id, i.kind) not in blocking]
     if not opened:
         return
-    bulk_sql.insert_all(ComplianceIncident, opened, key=("license_id", "kind"))
-    for incident in opened:
-        incident._change_reason = OPENED_REASON
-    ctx.created(opened, ComplianceIncident)
+    ctx.insert(ComplianceIncident, opened, key=("license_id", "kind"), reason=OPENED_REASON)
     # Bulk inserts send no signals: the dashboard counts again once this commits, and the
     # partners' kept standing is refreshed here, in the incidents' transaction.
     transaction.on_commit(dashboard_cache.data_changed)

@@ -50,6 +50,27 @@ def test_insert_all_gives_each_object_its_own_row_and_id():
         )
 
 
+def test_insert_all_with_history_writes_each_rows_creation_with_reason_and_author(
+    django_user_model,
+):
+    """The nightly usage check's incidents: each one's history row ("+") is written with it,
+    saying why and by whom, as the row was inserted."""
+    first, second = PartnerFactory(), PartnerFactory()
+    author = django_user_model.objects.create(username="night")
+    made = [
+        bulk_sql.Values(partner_id=first.pk, kind="over_limit", opened_on=DAY, notes="AOs"),
+        bulk_sql.Values(partner_id=second.pk, kind="over_limit", opened_on=DAY, notes="disk"),
+    ]
+    history = bulk_sql.History(reason="opened by the check", user_id=author.pk, when=timezone.now())
+
+    bulk_sql.insert_all(ComplianceIncident, made, key=("partner_id", "kind"), history=history)
+
+    rows = ComplianceIncident.history.filter(id__in=[obj.pk for obj in made])
+    assert sorted(
+        rows.values_list("id", "notes", "history_type", "history_change_reason", "history_user_id")
+    ) == sorted((obj.pk, obj.notes, "+", "opened by the check", author.pk) for obj in made)
+
+
 def test_insert_all_refuses_a_key_that_does_not_tell_the_objects_apart():
     partner = PartnerFactory()
     twins = [incident(partner, "over_limit"), incident(partner, "over_limit")]
@@ -207,10 +228,11 @@ def test_a_column_with_one_value_in_every_row_is_sent_once_and_written_to_each_r
     assert [(n.recipient, n.kind, n.params, n.attempts, n.sent_at) for n in stored] == [
         (f"{n}@example.com", "incident_opened", same, 0, None) for n in range(3)
     ]
-    # One array per column that varies (recipient, key, created_at), a single value each
-    # for the others.
+    # One array per column that varies (recipient, key), a single value each for the
+    # others; created_at is the statement's one time, as the database's now() would be.
     arrays = [p for p in captured[0] if isinstance(p, list)]
-    assert len(arrays) == 3
+    assert len(arrays) == 2
+    assert len({n.created_at for n in stored}) == 1
     assert bulk_sql._one_value([1, 1]) and not bulk_sql._one_value([1, True])
 
 
