@@ -85,6 +85,37 @@ def test_seed_scale_writes_history_rows_for_bulk_created_objects(seeded):
     assert Infrastructure.history.count() >= Infrastructure.objects.count()
 
 
+def test_seed_scale_rows_carry_their_owners_region_as_they_are_inserted(monkeypatch):
+    """A channel manager's lists read the region key on each row: the seed sets it as it
+    inserts (no fill-up UPDATE over millions of rows afterwards), the owner's region."""
+    from django.db.models import F
+
+    from config.seeding import scale
+    from ipp.models import Application, DeploymentPermission
+    from licensing.models import Extension
+
+    for module in (scale.partners_regions, scale.licensing_regions, scale.ipp_regions):
+        monkeypatch.setattr(module, "fill_regions", lambda: None)
+
+    seed(partners=PARTNERS, licenses=LICENSES)
+
+    owned = {
+        Contact: "partner__region",
+        PartnershipTerm: "partner__region",
+        Opportunity: "partner__region",
+        License: "partner__region",
+        Extension: "license__partner__region",
+        Infrastructure: "owner_partner__region",
+        Application: "developed_in__owner_partner__region",
+        DeploymentPermission: "source__owner_partner__region",
+    }
+    for model, owner_region in owned.items():
+        rows = model.objects.exclude(**{owner_region: None})
+        assert rows.exists(), model
+        assert not rows.exclude(region=F(owner_region)).exists(), model
+        assert not rows.filter(region=None).exists(), model
+
+
 def test_seed_scale_sends_no_mail_and_queues_nothing(seeded):
     assert mail.outbox == []
     assert not Notification.objects.exists()

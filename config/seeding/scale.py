@@ -56,7 +56,8 @@ def seed(run: Seeding, n_partners: int, n_licenses: int, offset: int) -> None:
     seed_opportunities(run, partners, licenses)
     provisioned = seed_licenses(run, licenses)
     seed_ipp(run, provisioned)
-    # Bulk inserts send no signals: the rows a channel manager lists get their region key.
+    # Bulk inserts send no signals: the rows carry their owner's region from the run
+    # (`Seeding.carry_regions`); these fill any whose owner an earlier run inserted.
     partners_regions.fill_regions()
     licensing_regions.fill_regions()
     ipp_regions.fill_regions()
