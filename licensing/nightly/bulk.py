@@ -99,14 +99,19 @@ class Row(SimpleNamespace):
     attributes. Building 500 model instances took longer than the batch's UPDATE."""
 
 
-def batches(queryset, *fields: str):
+def batches(queryset, *fields: str, order: str = "ends_on"):
     """Lock and yield batches of a queryset whose rows stop matching once handled, each
-    license a `Row` of only the `fields` its step reads (and the ones it writes)."""
+    license a `Row` of only the `fields` its step reads (and the ones it writes).
+
+    `order` is the date the step selects a range of, so that the index on (state, that
+    date) gives both the range and the order: by id the planner walks the primary key,
+    unordered it misjudges the match and scans the table, and ordered by another date it
+    walks every row of the state in that date's order (the trials expired past their
+    grace, by end date, at 2,000,000 licenses: 120,323 rows read for 2,000, 0.7 s a batch
+    against 13 ms by expiry date)."""
     while True:
         with transaction.atomic():
-            # Ordered like the (state, ends_on) index, so the planner walks it: by id it
-            # walks the primary key, unordered it misjudges the match and scans the table.
-            locked = queryset.select_for_update(of=("self",)).order_by("ends_on", "pk")
+            locked = queryset.select_for_update(of=("self",)).order_by(order, "pk")
             batch = [
                 Row(pk=pk, **dict(zip(fields, values, strict=True)))
                 for pk, *values in locked.values_list("pk", *fields)[:BATCH]

@@ -165,7 +165,7 @@ def cancel_after_grace(ctx: Context) -> None:
                 expired_on__lte=ctx.day - timedelta(days=policy.grace_days),
             )
         )
-        for batch in batches(due, "state", "cancelled_on", "state_reason"):
+        for batch in batches(due, "state", "cancelled_on", "state_reason", order="expired_on"):
             for lic in batch:
                 change = lifecycle.cancel_after_grace(lic, grace_days=policy.grace_days, on=ctx.day)
                 change.apply(lic)
@@ -217,7 +217,8 @@ def flag_overdue_provisioning(ctx: Context) -> None:
             provisioning_overdue_since__isnull=True,
         )
     )
-    for batch in batches(due, "provisioning_due_on", "provisioning_overdue_since"):
+    fields = ("provisioning_due_on", "provisioning_overdue_since")
+    for batch in batches(due, *fields, order="provisioning_due_on"):
         for lic in batch:
             lic.provisioning_overdue_since = lic.provisioning_due_on + timedelta(days=1)
             lic._change_reason = "provisioning overdue"
