@@ -26,6 +26,9 @@ class Context:
     def __init__(self, *, day, counts, user, say, chunk=None):
         self.day, self.counts, self.user, self.say = day, counts, user, say
         self.chunk = chunk
+        # Set by the step keep_standing: every partner's kept standing is this day's answer
+        # (a chunk of a split night runs before it, and reads the standing rule in SQL).
+        self.standing_kept = False
 
     def mine(self, queryset):
         """The licenses of this chunk (all of them when the run is not split)."""

@@ -26,4 +26,5 @@ def keep_standing(ctx: Context) -> None:
         day__lt=ctx.day, part__in=PARTS_WITH_STANDING, status=RunStatus.FINISHED
     ).aggregate(last=Max("day"))["last"]
     changed = refresh_standing_moved(since=since, on=ctx.day)
+    ctx.standing_kept = True
     ctx.say(f"standing kept: {changed} partner(s) changed")

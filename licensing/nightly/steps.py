@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 
 from partners.choices import PartnerStatus
 from partners.models import Partner
@@ -93,12 +93,17 @@ def reactivate_within_grace(ctx: Context) -> None:
     grace = dict(
         LicensePolicy.objects.filter(kind__in=PARTNER_PROGRAM).values_list("pk", "grace_days")
     )
-    # Only partners back in good standing are candidates (SQL); standing() below confirms
-    # each one. Asked per license in grace (correlated), not of every partner first: the
-    # licenses in grace are few, the partners are the whole table.
-    partner_back = Exists(
-        Partner.objects.in_good_standing(ctx.day).filter(pk=OuterRef("partner_id"))
-    )
+    # Only partners back in good standing are candidates; standing() below confirms each
+    # one. Once the night has kept every partner's standing for its day, the kept flag says
+    # it (a join on the partner's key); before (a chunk of a split night), the rule in SQL,
+    # asked per license in grace (correlated): at 2,000,000 licenses, 35,000 licenses in
+    # grace each judged through their partner's terms and incidents took seconds.
+    if ctx.standing_kept:
+        partner_back = Q(partner__standing_good=True)
+    else:
+        partner_back = Q(
+            Exists(Partner.objects.in_good_standing(ctx.day).filter(pk=OuterRef("partner_id")))
+        )
     while True:
         with transaction.atomic():
             batch = list(
