@@ -418,3 +418,20 @@ class Opportunity(models.Model):
             )
         if self.closed_on and self.registered_on and self.closed_on < self.registered_on:
             raise ValidationError({"closed_on": "It cannot close before it was registered."})
+
+
+class RowCount(models.Model):
+    """A change in the number of rows of a table in one region (`partners.row_counts`):
+    appended by PostgreSQL triggers for every statement that inserts or deletes rows, or
+    moves one to another region; the sum per table and region is the number of rows.
+    Written by the database only, folded to one row per table and region each night."""
+
+    table_name = models.CharField(max_length=63)
+    region_id = models.IntegerField(null=True)  # empty: the table has no region key
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["table_name", "region_id"], name="row_count_table")]
+
+    def __str__(self) -> str:
+        return f"{self.table_name} region {self.region_id}: {self.n:+}"

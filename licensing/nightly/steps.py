@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 
+from partners import row_counts
 from partners.choices import PartnerStatus
 from partners.models import Partner
 from partners.services import FORMER_NOT_RENEWED
@@ -272,6 +273,13 @@ def report_upgrades(ctx: Context) -> None:
             )
 
 
+def fold_row_counts(ctx: Context) -> None:
+    """The day's changes to the lists' kept row counts, one row per table and region."""
+    with transaction.atomic():
+        folded = row_counts.fold()
+    ctx.say(f"row counts: {folded} change(s) folded")
+
+
 # --- (g) the outbox ------------------------------------------------------------------------
 
 
@@ -294,5 +302,12 @@ LICENSE_STEPS = [
 # check_usage runs once over every active license (one query picks them), before the mail.
 # keep_standing first: the standing kept on the partners is the day's before anything
 # reads it (in one process, before the license steps too).
-GLOBAL_STEPS = [keep_standing, mark_former_partners, report_upgrades, check_usage, deliver_mail]
+GLOBAL_STEPS = [
+    keep_standing,
+    mark_former_partners,
+    report_upgrades,
+    check_usage,
+    fold_row_counts,
+    deliver_mail,
+]
 STEPS = [keep_standing, *LICENSE_STEPS, *GLOBAL_STEPS[1:]]

@@ -12,7 +12,13 @@ import tablib
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import (
+    EmptyResultSet,
+    FullResultSet,
+    PermissionDenied,
+    ValidationError,
+)
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.urls import path
 from django.utils.html import format_html
@@ -21,7 +27,8 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 
-from ..scoping import scope, sees_everything
+from .. import row_counts
+from ..scoping import RegionScope, region_scope, scope, sees_everything
 from .exports import CsvFirstExportForm, history_dataset, readable_resource
 from .readable import Names, entries, previous_map
 
@@ -59,7 +66,46 @@ SECRET_FIELDS = {
 }
 
 
-class AuditedAdmin(ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
+class KeptCountMixin:
+    """The list's count as the database keeps it (`partners.row_counts`) when the list
+    shows every row of the user's scope, unfiltered and unsearched; counted otherwise.
+    `_scoped` and `_rows_scope` say what the scope is (every row, unless overridden)."""
+
+    def _scoped(self, queryset, user):
+        return queryset
+
+    def _rows_scope(self, user) -> RegionScope | None:
+        return RegionScope(everything=True)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        count = None
+        if self._every_row_in_scope(request, queryset):
+            rows = self._rows_scope(request.user)
+            count = None if rows is None else row_counts.kept(self.model, rows)
+        return KeptCountPaginator(queryset, per_page, orphans, allow_empty_first_page, count)
+
+    def _every_row_in_scope(self, request, queryset) -> bool:
+        """No filter, search or date on top of the scope: the same conditions as the scope
+        of the model's every row (a default filter of a list's own would differ too)."""
+        query = queryset.query
+        if query.distinct or query.group_by is not None or query.combinator:
+            return False
+        unfiltered = self._scoped(self.model._default_manager.all(), request.user)
+        return _where_sql(queryset) == _where_sql(unfiltered)
+
+
+def _where_sql(queryset) -> tuple:
+    """A queryset's conditions as SQL and parameters (Django compares subqueries by
+    identity, not by what they select)."""
+    try:
+        return queryset.query.get_compiler(queryset.db).compile(queryset.query.where)
+    except EmptyResultSet:
+        return ("nothing", ())
+    except FullResultSet:
+        return ("", ())
+
+
+class AuditedAdmin(KeptCountMixin, ScopedChoicesMixin, ExportMixin, SimpleHistoryAdmin):
     """Every model's admin: history read-only (no revert, no edit); export of the current
     changelist (its filters, the user's scope, no secret) and of its history."""
 
@@ -227,12 +273,24 @@ class RegionScopedAdmin(AuditedAdmin):
     architect_path: str | None = None
 
     def get_queryset(self, request):
+        return self._scoped(super().get_queryset(request), request.user)
+
+    def _scoped(self, queryset, user):
         return scope(
-            super().get_queryset(request),
-            request.user,
-            region_path=self.region_path,
-            architect_path=self.architect_path,
+            queryset, user, region_path=self.region_path, architect_path=self.architect_path
         )
+
+    def _rows_scope(self, user) -> RegionScope | None:
+        return region_scope(user)
+
+
+class KeptCountPaginator(Paginator):
+    """A paginator given the number of rows (`count`), or counting them when it is None."""
+
+    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, count=None):
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        if count is not None:
+            self.count = count  # the cached_property's value
 
 
 # OWASP "CSV injection": a text cell that starts with one of these is a formula to Excel,
