@@ -19,10 +19,10 @@ from django.db import connection, migrations
 from django.db.models import Model, Sum
 
 from .models import RowCount
-from .scoping import RegionScope
+from .scoping import RegionScope, carries_region
 
-# The tables whose rows are counted: each app's migrations create their triggers
-# (`create_triggers`), with the key of the region when the rows carry one.
+# The trigger functions (`create_functions`); each app's migrations create the triggers on
+# its own tables (`counting`), with the key of the region when the rows carry one.
 INSERTED = "partners_rows_inserted"
 DELETED = "partners_rows_deleted"
 MOVED = "partners_rows_moved"
@@ -35,14 +35,10 @@ def kept(model: type[Model], scope: RegionScope) -> int | None:
         return None
     rows = RowCount.objects.filter(table_name=model._meta.db_table)
     if not scope.everything:
-        if not _carries_region(model):
+        if not carries_region(model):
             return None
         rows = rows.filter(region_id__in=scope.regions)
     return rows.aggregate(n=Sum("n"))["n"]
-
-
-def _carries_region(model: type[Model]) -> bool:
-    return any(field.column == "region_id" for field in model._meta.concrete_fields)
 
 
 def fold() -> int:
@@ -142,5 +138,9 @@ def counting(tables: dict[str, bool], *, functions: bool = False) -> migrations.
     def backward(apps, schema_editor):
         for table in tables:
             drop_triggers(schema_editor, table)
+        if functions and schema_editor.connection.vendor == "postgresql":
+            for name in (*FUNCTIONS, MOVED):
+                for suffix in ("", "_anywhere") if name in FUNCTIONS else ("",):
+                    schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}{suffix}()")
 
     return migrations.RunPython(forward, backward)

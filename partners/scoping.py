@@ -54,12 +54,16 @@ def _region_key(model, region_path: str) -> str:
     else `region_path`."""
     if not region_path or region_path == "region":
         return region_path
+    return "region" if carries_region(model) else region_path
+
+
+def carries_region(model) -> bool:
+    """Does `model` have a `region` of its own (a partner's, or the key its rows carry)?"""
     try:
         field = model._meta.get_field("region")
     except FieldDoesNotExist:
-        return region_path
-    carries = field.many_to_one and field.related_model._meta.label == "partners.Region"
-    return "region" if carries else region_path
+        return False
+    return field.many_to_one and field.related_model._meta.label == "partners.Region"
 
 
 def _through(model, path: str, user) -> Q:

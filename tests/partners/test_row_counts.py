@@ -14,6 +14,7 @@ from licensing.models import License, Notification
 from partners import roles, row_counts
 from partners.admin_tools.audited import KeptCountMixin
 from partners.models import Partner, Region, RowCount
+from partners.scoping import carries_region
 from tests.factories import TODAY, RegionFactory, UserFactory
 from tests.helpers import needs_postgresql
 from tests.security.world import build
@@ -74,7 +75,7 @@ def actual_by_table_and_region() -> dict:
     found = {}
     for model, _ in counted_admins():
         table = model._meta.db_table
-        if row_counts._carries_region(model):
+        if carries_region(model):
             rows = model.objects.values_list("region_id").annotate(n=Count("pk")).order_by()
             found.update({(table, region): n for region, n in rows})
         elif n := model.objects.count():
