@@ -60,6 +60,7 @@ class Mail:
                 kind=self.kind,
                 license_id=self.people.license_id,
                 partner_id=self.people.partner_id,
+                region_id=self.people.region_id,
                 recipient=recipient,
                 template=self.template,
                 params=self.params,

@@ -1,4 +1,4 @@
-"""Licenses, extensions and infrastructures carry their partner's region (see
+"""Licenses, extensions, infrastructures and mails carry their partner's region (see
 `partners.region_keys`): set when a row is saved, moved when its partner changes region,
 filled in bulk after bulk inserts (the scale seed) and by the migration that added it."""
 
@@ -10,9 +10,14 @@ from django.db.models.signals import post_save, pre_save
 from partners.models import Partner
 from partners.region_keys import keep_region_on_save, move_rows, when_partner_moves
 
-from .models import Extension, Infrastructure, License
+from .models import Extension, Infrastructure, License, Notification
 
-OWNERS = {License: "partner", Extension: "license", Infrastructure: "owner_partner"}
+OWNERS = {
+    License: "partner",
+    Extension: "license",
+    Infrastructure: "owner_partner",
+    Notification: "partner",
+}
 
 
 def follow_partner(partner: Partner) -> None:
@@ -21,10 +26,11 @@ def follow_partner(partner: Partner) -> None:
     move_rows(License.objects.filter(partner_id=partner.pk), region_id)
     move_rows(Extension.objects.filter(license__partner_id=partner.pk), region_id)
     move_rows(Infrastructure.objects.filter(owner_partner_id=partner.pk), region_id)
+    move_rows(Notification.objects.filter(partner_id=partner.pk), region_id)
 
 
 def fill_regions() -> None:
-    """Rows inserted in bulk (no signal) get their region: three UPDATEs."""
+    """Rows inserted in bulk (no signal) get their region: four UPDATEs."""
     partner_region = Partner.objects.filter(pk=OuterRef("partner_id")).values("region_id")
     License.objects.filter(region__isnull=True).update(region_id=Subquery(partner_region))
     license_region = License.objects.filter(pk=OuterRef("license_id")).values("region_id")
@@ -32,6 +38,9 @@ def fill_regions() -> None:
     owner_region = Partner.objects.filter(pk=OuterRef("owner_partner_id")).values("region_id")
     Infrastructure.objects.filter(region__isnull=True, owner_partner__isnull=False).update(
         region_id=Subquery(owner_region)
+    )
+    Notification.objects.filter(region__isnull=True, partner__isnull=False).update(
+        region_id=Subquery(partner_region)
     )
 
 

@@ -89,6 +89,8 @@ class People:
 
     license_id: int
     partner_id: int
+    # The key its mails carry for the channel managers' scope (partners.region_keys).
+    region_id: int | None
     kind: str
     hosting: str
     ends_on: date | None
@@ -148,9 +150,12 @@ def reminder_recipients(lic: License) -> list[str]:
     return people_of([lic.pk])[lic.pk].reminded
 
 
-def recipients_of(ids: list[int]) -> list[tuple[int, int, date, list[str]]]:
-    """(license id, partner id, end, reminder recipients) of each license, by id."""
-    return [(p.license_id, p.partner_id, p.ends_on, p.reminded) for p in people_of(ids).values()]
+def recipients_of(ids: list[int]) -> list[tuple[int, int, int | None, date, list[str]]]:
+    """(license id, partner id, region id, end, reminder recipients) of each license, by id."""
+    return [
+        (p.license_id, p.partner_id, p.region_id, p.ends_on, p.reminded)
+        for p in people_of(ids).values()
+    ]
 
 
 def people_of(ids) -> dict[int, People]:
@@ -171,6 +176,7 @@ def people_of(ids) -> dict[int, People]:
             "opportunity_id",
             "requested_by__email",
             "partner__channel_manager__email",
+            "region_id",
         )
     )
     around = _Around(
@@ -181,6 +187,7 @@ def people_of(ids) -> dict[int, People]:
         pk: People(
             license_id=pk,
             partner_id=partner_id,
+            region_id=region_id,
             kind=kind,
             hosting=hosting,
             ends_on=ends_on,
@@ -190,9 +197,18 @@ def people_of(ids) -> dict[int, People]:
             opportunity_id=opportunity,
             around=around,
         )
-        for pk, partner_id, kind, hosting, ends_on, grace_days, opportunity, requester, manager in (
-            licenses
-        )
+        for (
+            pk,
+            partner_id,
+            kind,
+            hosting,
+            ends_on,
+            grace_days,
+            opportunity,
+            requester,
+            manager,
+            region_id,
+        ) in licenses
     }
 
 

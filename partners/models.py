@@ -328,8 +328,11 @@ class ComplianceIncident(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     resolution = models.TextField(blank=True, help_text="How it was resolved.")
+    # Its partner's region, kept in step (partners.regions): a channel manager's incidents
+    # are read newest first from one index of her regions, and counted there.
+    region = region_key()  # indexed: incident_region_newest below
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["-opened_on"]
@@ -347,6 +350,8 @@ class ComplianceIncident(models.Model):
             # The list's order (newest first, then by id): its first page read from the
             # index, not every incident joined to its partner and sorted.
             models.Index(fields=["-opened_on", "-id"], name="incident_newest"),
+            # A channel manager's: her regions' first page and their count, from the index.
+            models.Index(fields=["region", "-opened_on", "-id"], name="incident_region_newest"),
         ]
 
     def __str__(self) -> str:

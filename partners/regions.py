@@ -1,4 +1,4 @@
-"""Contacts, terms and opportunities carry their partner's region (see
+"""Contacts, terms, opportunities and compliance incidents carry their partner's region (see
 `partners.region_keys`): set when one is saved, moved when its partner changes region,
 filled in bulk after bulk inserts (the scale seed) and by the migrations that added it."""
 
@@ -7,10 +7,15 @@ from __future__ import annotations
 from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save, pre_save
 
-from .models import Contact, Opportunity, Partner, PartnershipTerm
+from .models import ComplianceIncident, Contact, Opportunity, Partner, PartnershipTerm
 from .region_keys import keep_region_on_save, move_rows, when_partner_moves
 
-OWNERS = {Contact: "partner", PartnershipTerm: "partner", Opportunity: "partner"}
+OWNERS = {
+    Contact: "partner",
+    PartnershipTerm: "partner",
+    Opportunity: "partner",
+    ComplianceIncident: "partner",
+}
 
 
 def follow_partner(partner: Partner) -> None:

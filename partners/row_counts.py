@@ -144,3 +144,18 @@ def counting(tables: dict[str, bool], *, functions: bool = False) -> migrations.
                     schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}{suffix}()")
 
     return migrations.RunPython(forward, backward)
+
+
+def by_region(tables: list[str]) -> migrations.RunPython:
+    """A migration's operation: count the rows of `tables`, counted as a whole until now, per
+    region, once their rows carry a region key (and back)."""
+
+    def recount(region: bool):
+        def run(apps, schema_editor):
+            for table in tables:
+                drop_triggers(schema_editor, table)
+                create_triggers(schema_editor, table, region=region)
+
+        return run
+
+    return migrations.RunPython(recount(region=True), recount(region=False))

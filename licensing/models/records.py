@@ -8,6 +8,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from simple_history.models import HistoricalRecords
 
+from partners.region_keys import region_key
+
 from ..choices import AttemptOutcome, NotificationKind, RunStatus
 from .license import License
 
@@ -48,13 +50,21 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # Its partner's region, kept in step (licensing.regions): a channel manager's mails are
+    # read newest first from one index of her regions, and counted there. None for the
+    # licensing team's own mails (no partner), which no channel manager lists.
+    region = region_key()  # indexed: notification_region_newest below
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["region"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="notification_newest"),
+            # A channel manager's: her regions' first page and their count, from the index.
+            models.Index(
+                fields=["region", "-created_at", "-id"], name="notification_region_newest"
+            ),
             # The outbox's work: the pending rows, oldest first (few beside the sent ones).
             models.Index(
                 fields=["id"],

@@ -71,7 +71,7 @@ def send_reminders(ctx: Context) -> None:
     for start in range(0, len(todo), bulk.BATCH):
         rows = []
         part = todo[start : start + bulk.BATCH]
-        for pk, partner_id, ends_on, emails in selectors.recipients_of(part):
+        for pk, partner_id, region_id, ends_on, emails in selectors.recipients_of(part):
             n = owed[pk]
             for email in emails:
                 rows.append(
@@ -79,6 +79,7 @@ def send_reminders(ctx: Context) -> None:
                         kind=NotificationKind.REMINDER,
                         license_id=pk,
                         partner_id=partner_id,
+                        region_id=region_id,
                         recipient=email,
                         template="reminder",
                         params={"days": n, "ends_on": ends_on.isoformat()},

@@ -170,6 +170,7 @@ def _found(ctx: Context) -> list[bulk_sql.Values]:
         .values_list(
             "pk",
             "partner_id",
+            "region_id",
             "policy__kind",
             "limits",
             "partner__country",
@@ -177,12 +178,13 @@ def _found(ctx: Context) -> list[bulk_sql.Values]:
         )
     )
     found = []
-    for pk, partner_id, kind, limits, country, *figures in rows:
+    for pk, partner_id, region_id, kind, limits, country, *figures in rows:
         report = _Figures._make(figures)
         shown = findings(kind=kind, limits=limits or {}, country=str(country), report=report)
         found.extend(
             bulk_sql.Values(
                 partner_id=partner_id,
+                region_id=region_id,
                 license_id=pk,
                 kind=incident_kind,
                 opened_on=ctx.day,

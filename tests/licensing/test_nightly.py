@@ -252,9 +252,8 @@ def test_reminder_recipients_in_their_edge_cases(demo, trial, partner, architect
     architect.save()
     contacts = list(partner.contacts.order_by("role").values_list("email", flat=True))
     assert len(contacts) == 2
-    got = {
-        pk: emails for pk, _, _, emails in selectors.recipients_of([demo.pk, trial.pk, orphan.pk])
-    }
+    found = selectors.recipients_of([demo.pk, trial.pk, orphan.pk])
+    got = {pk: emails for pk, _, _, _, emails in found}
     assert got == {
         demo.pk: [*contacts, channel_manager.email],
         trial.pk: [],
