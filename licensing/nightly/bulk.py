@@ -3,6 +3,9 @@ UPDATE plus one history INSERT per batch, authored by the system user."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 from django.db import transaction
@@ -20,6 +23,25 @@ from ..models import Extension, License
 # 2,000 rows lock for a fraction of a second; 500 made the night spend more on round
 # trips and commits than on the rows themselves.
 BATCH = 2000
+
+
+@contextmanager
+def old_objects_left_alone() -> Iterator[None]:
+    """Run the night with the objects alive when it starts (the process's modules, models,
+    settings and templates: about 100,000) out of the garbage collector's sight, and hand
+    them back after. A night allocates rows by the thousand, which sets off full
+    collections, and each one walked all of those objects again for nothing: 67 ms of the
+    usage check's 650 at 200,000 licenses, 3 ms once they are set aside. Nothing is lost:
+    garbage among them is collected after the night. A process that has set objects aside
+    itself (`gc.freeze()` before forking workers) is left as it is."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class Context:

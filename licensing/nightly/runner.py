@@ -16,7 +16,7 @@ from partners.dates import today as utc_today
 
 from ..choices import RunStatus
 from ..models import NightlyRun
-from .bulk import Context
+from .bulk import Context, old_objects_left_alone
 from .lock import run_lock
 from .steps import GLOBAL_STEPS, LICENSE_STEPS, STEPS
 from .usage import ACTIONS as USAGE_ACTIONS
@@ -142,11 +142,13 @@ def _run(day: date, steps, progress, part: str, chunk: tuple[int, int] | None = 
         counts = Progress(run)
         context = Context(day=day, counts=counts, user=user, say=say, chunk=chunk)
         try:
-            for step in steps:
-                started = time.monotonic()
-                step(context)
-                lock.renew()
-                say(f"{step.__name__.replace('_', ' ')}: done in {time.monotonic() - started:.2f}s")
+            with old_objects_left_alone():
+                for step in steps:
+                    started = time.monotonic()
+                    step(context)
+                    lock.renew()
+                    took = time.monotonic() - started
+                    say(f"{step.__name__.replace('_', ' ')}: done in {took:.2f}s")
         except Exception as error:
             _finish(run, RunStatus.FAILED, counts, error=repr(error))
             logger.exception("nightly run for %s failed", day)

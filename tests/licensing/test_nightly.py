@@ -1,6 +1,8 @@
 """The nightly run, branch by branch, with the dates of SPEC "Dates"."""
 
+import gc
 import os
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from licensing import nightly, outbox, selectors, services
 from licensing.choices import LicenseState, RunStatus
 from licensing.models import License, NightlyRun, Notification
+from licensing.nightly.bulk import old_objects_left_alone
 from partners.choices import PartnerStatus
 from partners.models import Partner
 from partners.services import refresh_standing
@@ -504,3 +507,24 @@ def test_the_nightly_task_fans_out_and_the_last_chunk_runs_the_global_steps(
     assert parts == ["chunk 1/4", "chunk 2/4", "chunk 3/4", "chunk 4/4", "global"]
     demo.refresh_from_db()
     assert demo.state == LicenseState.CANCELLED
+
+
+def test_the_night_sets_the_process_s_old_objects_aside_and_hands_them_back():
+    """The garbage collector leaves the objects alive before the night alone while it runs,
+    and collects what among them became garbage once it is over: nothing is kept for good."""
+
+    class Node:
+        pass
+
+    assert gc.get_freeze_count() == 0
+    cycle = Node()
+    cycle.me = cycle
+    gone = weakref.ref(cycle)
+    with old_objects_left_alone():
+        assert gc.get_freeze_count() > 0
+        del cycle
+        gc.collect()
+        assert gone() is not None  # set aside: not walked during the night
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
