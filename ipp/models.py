@@ -17,7 +17,7 @@ from simple_history.models import HistoricalRecords
 
 from partners.region_keys import region_key
 
-from .choices import PermissionState
+from .choices import CheckStatus, PermissionState
 
 
 def permission_queue_order() -> list:
@@ -214,7 +214,10 @@ class DeploymentCheck(models.Model):
     caller = models.CharField(max_length=100, help_text='e.g. "api token #3", "admin:lena".')
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     status_code = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="The HTTP status answered, for API calls."
+        null=True,
+        blank=True,
+        choices=CheckStatus.choices,
+        help_text="The HTTP status answered, for API calls.",
     )
 
     history = HistoricalRecords()

@@ -32,6 +32,7 @@ from partners import hygiene
 from partners.throttle import Window, client_ip
 
 from . import services
+from .choices import CheckStatus
 from .models import Application, InfrastructureToken
 from .schemas import MAX_FIELD_LENGTH, DeploymentQuestion
 
@@ -187,7 +188,9 @@ def deployment_check(request):
     if not window.admit(token.pk if token else client_ip(request)):
         error = RATE_LIMITED.format(limit=window.limit, window=window.seconds)
         if token:
-            response = _answer(request, 429, {"error": error}, token=token, data=data)
+            response = _answer(
+                request, CheckStatus.RATE_LIMITED, {"error": error}, token=token, data=data
+            )
         else:
             response = _unauthenticated(request, 429, error)
         response["Retry-After"] = str(window.seconds)
@@ -195,7 +198,9 @@ def deployment_check(request):
 
     if not post:
         if token:
-            response = _answer(request, 405, {"error": METHOD_NOT_ALLOWED}, token=token, data=None)
+            response = _answer(
+                request, CheckStatus.NOT_POST, {"error": METHOD_NOT_ALLOWED}, token=token, data=None
+            )
         else:
             response = _unauthenticated(request, 405, METHOD_NOT_ALLOWED)
         response["Allow"] = "POST"
@@ -203,7 +208,9 @@ def deployment_check(request):
 
     if body_error:
         if token:
-            return _answer(request, 400, {"error": body_error}, token=token, data=None)
+            return _answer(
+                request, CheckStatus.BAD_REQUEST, {"error": body_error}, token=token, data=None
+            )
         return _unauthenticated(request, 400, body_error)
 
     if token is None:
@@ -221,7 +228,7 @@ def deployment_check(request):
         other = Infrastructure.objects.filter(registration_id__iexact=registration_id.strip())
         return _answer(
             request,
-            403,
+            CheckStatus.OTHER_INFRASTRUCTURE,
             {"error": OTHER_INFRASTRUCTURE},
             token=token,
             data=data,
@@ -235,7 +242,12 @@ def deployment_check(request):
         )
     except (ValueError, Application.DoesNotExist):
         return _answer(
-            request, 404, {"error": UNKNOWN_APPLICATION}, token=token, data=data, target=target
+            request,
+            CheckStatus.UNKNOWN_APPLICATION,
+            {"error": UNKNOWN_APPLICATION},
+            token=token,
+            data=data,
+            target=target,
         )
 
     decision = services.check_and_log(
@@ -243,7 +255,7 @@ def deployment_check(request):
         target=target,
         caller=_caller(token),
         client_ip=client_ip(request),
-        status_code=200,
+        status_code=CheckStatus.ANSWERED,
         application_key=key,
         target_registration_id=registration_id,
     )

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from ipp import services
-from ipp.choices import PermissionState
+from ipp.choices import CheckStatus, PermissionState
 from ipp.models import Application, DeploymentCheck, DeploymentPermission, InfrastructureToken
 from licensing.models import Infrastructure
 from partners import roles
@@ -507,3 +507,26 @@ def test_requested_on_is_today_for_the_admin(client, channel_manager, app, sourc
         },
     )
     assert DeploymentPermission.objects.get().requested_on == TODAY
+
+
+def test_check_log_filters_by_the_status_answered_without_reading_every_check(
+    client, licensing_user, app, target
+):
+    """The filter offers the statuses a check can carry, named, and keeps the checks of the
+    one picked; it never reads the whole log for the values in it (SELECT DISTINCT)."""
+    for status in (CheckStatus.ANSWERED, CheckStatus.UNKNOWN_APPLICATION):
+        services.record_check(
+            services.Decision(status == CheckStatus.ANSWERED, "x"),
+            application=app,
+            target=target,
+            caller="api token #1",
+            status_code=status,
+        )
+    client.force_login(licensing_user)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(CHECKS)
+    assert not [q for q in queries.captured_queries if "DISTINCT" in q["sql"]]
+    html = page.content.decode()
+    assert "404 unknown application" in html and "429 over the rate limit" in html
+    shown = client.get(CHECKS, {"status_code__exact": CheckStatus.UNKNOWN_APPLICATION})
+    assert [c.status_code for c in shown.context["cl"].result_list] == [404]
