@@ -11,7 +11,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 from rangefilter.filters import DateRangeFilterBuilder
 
-from . import services
+from . import row_counts, services
 from .admin_tools import (
     NeverDeletedMixin,
     ReasonForm,
@@ -52,21 +52,24 @@ class RegionAdmin(RegionScopedAdmin):
         return (
             super()
             .get_queryset(request)
-            # A count per region (the partner index alone), not a join of every partner:
-            # the page's row counts then need no GROUP BY over the partners either.
-            .annotate(
-                partner_count=Coalesce(
-                    Subquery(
-                        Partner.objects.filter(region=OuterRef("pk"))
-                        .order_by()
-                        .values("region")
-                        .annotate(n=Count("*"))
-                        .values("n")
-                    ),
-                    0,
-                )
-            )
+            .annotate(partner_count=Coalesce(self.partners_per_region(), 0))
             .prefetch_related("channel_managers")
+        )
+
+    @staticmethod
+    def partners_per_region():
+        """The count the database keeps per region (partners.row_counts); elsewhere a count
+        per region from the partner index, not a join of every partner (the page's row
+        count then needs no GROUP BY over the partners either)."""
+        kept = row_counts.kept_per_region(Partner)
+        if kept is not None:
+            return kept
+        return Subquery(
+            Partner.objects.filter(region=OuterRef("pk"))
+            .order_by()
+            .values("region")
+            .annotate(n=Count("*"))
+            .values("n")
         )
 
     @admin.display(description="channel managers")

@@ -16,7 +16,7 @@ rows per region. Not kept on SQLite, where the lists count their rows.
 from __future__ import annotations
 
 from django.db import connection, migrations
-from django.db.models import Model, Sum
+from django.db.models import Model, OuterRef, Subquery, Sum
 
 from .models import RowCount
 from .scoping import RegionScope, carries_region
@@ -39,6 +39,20 @@ def kept(model: type[Model], scope: RegionScope) -> int | None:
             return None
         rows = rows.filter(region_id__in=scope.regions)
     return rows.aggregate(n=Sum("n"))["n"]
+
+
+def kept_per_region(model: type[Model]) -> Subquery | None:
+    """The number of rows of `model` (which carries a region) in each region, as kept, for
+    an annotation of regions (`OuterRef("pk")`); None when it is not kept (SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    return Subquery(
+        RowCount.objects.filter(table_name=model._meta.db_table, region_id=OuterRef("pk"))
+        .order_by()
+        .values("region_id")
+        .annotate(n=Sum("n"))
+        .values("n")
+    )
 
 
 def fold() -> int:

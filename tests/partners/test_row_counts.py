@@ -174,3 +174,27 @@ def test_a_channel_manager_s_mails_and_incidents_are_read_by_region_and_not_coun
         response = client.get(changelist(model))
     assert response.context["cl"].result_count == mine
     assert count_queries(queries, model._meta.db_table) == []
+
+
+def test_the_region_list_counts_each_region_s_partners_after_one_moves(world, client):
+    """The region list's partner column: from the counts kept on PostgreSQL (no count over
+    the partners), counted elsewhere; right after a partner moves either way."""
+    client.force_login(world.users["lt"])
+    url = changelist(Region)
+
+    def shown() -> dict[str, int]:
+        with CaptureQueriesContext(connection) as queries:
+            rows = client.get(url).context["cl"].result_list
+        if connection.vendor == "postgresql":
+            region_queries = [
+                q["sql"] for q in queries.captured_queries if "partner_count" in q["sql"]
+            ]
+            assert region_queries and all("partners_rowcount" in q for q in region_queries)
+        return {region.code: region.partner_count for region in rows}
+
+    assert shown() == {"region-a": 1, "region-b": 1}
+    partner = world.regions["a"]["partner"]
+    partner.region = Region.objects.get(code="region-b")
+    partner.channel_manager = None
+    partner.save()
+    assert shown() == {"region-a": 0, "region-b": 2}
