@@ -72,6 +72,9 @@ def test_over_limit_opens_one_incident_naming_each_figure_and_its_limit(
         [channel_manager.email, settings.LICENSING_TEAM_EMAIL]
     )
     assert all(n.sent_at for n in told)
+    # Written in bulk, both carry the partner's region: her lists find them by it.
+    assert incident.region_id == demo.partner.region_id
+    assert {n.region_id for n in told} == {demo.partner.region_id}
 
 
 def test_a_second_night_opens_nothing_new_and_tells_nobody_again(demo):

@@ -203,6 +203,9 @@ def test_reminders_go_to_both_contacts_and_the_channel_manager_once(demo, partne
         Notification.objects.filter(kind="reminder").values_list("recipient", flat=True)
     )
     assert recipients == {*partner.contacts.values_list("email", flat=True), channel_manager.email}
+    # Written in bulk, they carry the partner's region: her mail list finds them by it.
+    reminders = Notification.objects.filter(kind="reminder")
+    assert set(reminders.values_list("region_id", flat=True)) == {partner.region_id}
     assert run(end - timedelta(days=60))["reminders"] == 0  # same day again
     assert run(end - timedelta(days=45))["reminders"] == 0  # the 60-day one is sent already
     assert run(end - timedelta(days=30))["reminders"] == 3
@@ -528,3 +531,16 @@ def test_the_night_sets_the_process_s_old_objects_aside_and_hands_them_back():
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert gone() is None
+
+
+def test_the_night_runs_its_steps_with_the_old_objects_set_aside(monkeypatch):
+    """`run_nightly` runs every step inside `old_objects_left_alone` and hands them back."""
+    seen = []
+
+    def probe(ctx):
+        seen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(nightly.runner, "STEPS", [probe])
+    run(TODAY)
+    assert len(seen) == 1 and seen[0] > 0
+    assert gc.get_freeze_count() == 0
